@@ -1,0 +1,1 @@
+"""The auth service: accounts, emailed codes, tokens, partner API clients, and the mail outbox."""

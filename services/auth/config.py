@@ -1,0 +1,55 @@
+"""Auth service settings: `AUTH_*`, plus the contract's shared SMTP and mail names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import CommaList, RefuseDevSecretsInProduction, ServiceSettings
+
+
+class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+    secret_fields: ClassVar[tuple[str, ...]] = ("code_hash_key",)
+
+    database_url: str | None = None
+    # PEM of the private key that signs access tokens; in development one is made under data_dir.
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
+    # Older public keys still published in the JWKS during a rotation.
+    previous_public_key_files: CommaList = Field(default_factory=list)
+    # Keys the HMAC of stored verification/reset codes and refresh tokens.
+    code_hash_key: SecretStr | None = None
+
+    access_token_ttl_seconds: int = 900
+    refresh_family_ttl_seconds: int = 30 * 24 * 3600
+    code_ttl_seconds: int = 1800
+    code_max_attempts: int = 5
+    reset_token_ttl_seconds: int = 900
+
+    argon2_memory_cost: int = 19_456  # KiB: OWASP's Argon2id minimum (m=19 MiB, t=2, p=1)
+    argon2_rounds: int = 2
+    argon2_parallelism: int = 1
+    hashing_threads: int = 2
+
+    smtp_host: str | None = Field(None, validation_alias=AliasChoices("SMTP_HOST"))
+    smtp_port: int = Field(1025, validation_alias=AliasChoices("SMTP_PORT"))
+    smtp_username: str | None = Field(None, validation_alias=AliasChoices("SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(None, validation_alias=AliasChoices("SMTP_PASSWORD"))
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "none", validation_alias=AliasChoices("SMTP_TLS")
+    )
+    mail_from: str = Field(
+        "NATO Multimedia <no-reply@natomedia.local>", validation_alias=AliasChoices("MAIL_FROM")
+    )
+    mail_sender_enabled: bool = Field(True, validation_alias=AliasChoices("AUTH_MAIL_SENDER"))
+    mail_poll_seconds: float = 1.0
+    mail_retry_base_seconds: float = 2.0
+    mail_retry_max_seconds: float = 300.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or self.sqlite_url("auth")

@@ -1,0 +1,29 @@
+"""The private key that signs access tokens, and the JWKS that publishes its public half."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.auth.config import AuthSettings
+from services.common.jwt import SigningKey, generate_private_key_pem, public_jwk_from_pem
+
+
+def load_signing_key(settings: AuthSettings) -> SigningKey:
+    if settings.signing_key is not None:
+        return SigningKey(settings.signing_key.get_secret_value().encode())
+    path = settings.signing_key_file or settings.data_dir / "keys" / "auth-signing-key.pem"
+    if not path.exists():
+        if settings.is_production:
+            raise RuntimeError(f"no signing key at {path}; set AUTH_SIGNING_KEY_FILE")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(generate_private_key_pem())
+        path.chmod(0o600)
+    return SigningKey(path.read_bytes())
+
+
+def jwks_document(settings: AuthSettings, key: SigningKey) -> dict[str, Any]:
+    keys = [key.public_jwk]
+    for file in settings.previous_public_key_files:
+        with open(file, "rb") as handle:
+            keys.append(public_jwk_from_pem(handle.read()))
+    return {"keys": keys}

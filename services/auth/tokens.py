@@ -1,0 +1,57 @@
+"""Access tokens (short-lived JWTs) for accounts and partner clients."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from services.common.clock import Clock
+from services.common.jwt import SigningKey, encode_token
+
+DOWNLOAD_SCOPE = "media:download"
+
+
+@dataclass(frozen=True)
+class IssuedAccessToken:
+    token: str
+    expires_in: int
+    scope: str
+
+
+class AccessTokenIssuer:
+    def __init__(
+        self, key: SigningKey, *, issuer: str, audience: str, ttl_seconds: int, clock: Clock
+    ) -> None:
+        self.key = key
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+
+    def _issue(self, subject: str, scope: str, extra: dict[str, object]) -> IssuedAccessToken:
+        now = self.clock.now()
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(seconds=self.ttl_seconds)).timestamp()),
+            "jti": uuid.uuid4().hex,
+            "scope": scope,
+            **extra,
+        }
+        return IssuedAccessToken(encode_token(claims, self.key), self.ttl_seconds, scope)
+
+    def for_account(
+        self, account_id: uuid.UUID, *, email_verified: bool, roles: Iterable[str]
+    ) -> IssuedAccessToken:
+        # Verified accounts may download; roles (editor, admin) ride along as scopes.
+        scopes = sorted({*roles, *([DOWNLOAD_SCOPE] if email_verified else [])})
+        return self._issue(str(account_id), " ".join(scopes), {"email_verified": email_verified})
+
+    def for_client(self, client_id: str) -> IssuedAccessToken:
+        return self._issue(
+            f"client:{client_id}", DOWNLOAD_SCOPE, {"client_id": client_id, "email_verified": False}
+        )

@@ -1,0 +1,124 @@
+"""The FastAPI factory every service uses: errors, request ids, limits, CORS, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from services.common.body_limit import BodyLimitMiddleware
+from services.common.clock import Clock, SystemClock
+from services.common.database import Database
+from services.common.health import health_router
+from services.common.jwt import TokenVerifier
+from services.common.problems import CatchAllMiddleware, Problem, install_problem_handlers
+from services.common.ratelimit import RateLimiter
+from services.common.request_id import RequestIdMiddleware
+from services.common.settings import ServiceSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_service_app(
+    *,
+    title: str,
+    description: str,
+    prefix: str,
+    settings: ServiceSettings,
+    database: Database,
+    routers: Sequence[APIRouter],
+    token_verifier: TokenVerifier | None = None,
+    rate_limiter: RateLimiter | None = None,
+    clock: Clock | None = None,
+    lifespan: Lifespan | None = None,
+    version: str = "1.0.0",
+) -> FastAPI:
+    """A service app whose routes carry their full public paths (`/v1/<service>/...`)."""
+
+    @asynccontextmanager
+    async def service_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if lifespan is not None:
+                async with lifespan(app):
+                    yield
+            else:
+                yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=service_lifespan,
+        openapi_url=f"{prefix}/openapi.json",
+        docs_url=f"{prefix}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.clock = clock or SystemClock()
+    app.state.rate_limiter = rate_limiter or RateLimiter(settings.redis_url)
+    app.state.token_verifier = token_verifier
+
+    install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(health_router())
+    app.include_router(health_router(prefix), include_in_schema=False)
+    _register_problem_schema(app)
+
+    # Added innermost first: the request id wraps everything, so even a 413 carries one.
+    app.add_middleware(CatchAllMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "If-None-Match",
+                "Range",
+            ],
+            expose_headers=[
+                "X-Request-ID",
+                "ETag",
+                "Retry-After",
+                "Content-Disposition",
+                "Content-Range",
+                "Repr-Digest",
+            ],
+            max_age=600,
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        for name, definition in (
+            Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            .get("$defs", {})
+            .items()
+        ):
+            components.setdefault(name, definition)
+        components["Problem"].pop("$defs", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,45 @@
+"""`/healthz` (the process answers) and `/readyz` (its database answers)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.common.database import Database
+from services.common.problems import problem_response
+
+
+class Health(BaseModel):
+    status: str
+
+
+def health_router(prefix: str = "") -> APIRouter:
+    router = APIRouter(prefix=prefix, tags=["health"])
+
+    @router.get("/healthz", response_model=Health, summary="Liveness")
+    async def healthz() -> JSONResponse:
+        """The process is alive."""
+        return JSONResponse({"status": "ok"})
+
+    @router.get(
+        "/readyz",
+        response_model=Health,
+        summary="Readiness",
+        responses={503: {"description": "The database does not answer"}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        """The service's database answers."""
+        database: Database = request.app.state.database
+        try:
+            await database.ping()
+        except Exception:
+            return problem_response(
+                503,
+                "service_unavailable",
+                "The database does not answer.",
+                headers={"Retry-After": "2"},
+            )
+        return JSONResponse({"status": "ready"})
+
+    return router

@@ -1,0 +1,275 @@
+"""Every error leaves the process as application/problem+json (RFC 9457) with a stable `code`.
+
+Services raise `ProblemError` subclasses (or domain exceptions mapped to them in one place);
+`install_problem_handlers` renders those, validation failures, unknown routes and anything
+unexpected, the last without a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger("natomedia.errors")
+
+
+class FieldError(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    code: str = Field(description="Stable machine-readable error code")
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    title: str | None = None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        errors: Sequence[FieldError] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or code or self.code)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.headers = dict(headers or {})
+        self.errors = list(errors) if errors is not None else None
+        self.extra = dict(extra or {})
+
+
+class NotFound(ProblemError):
+    status = 404
+    code = "not_found"
+
+
+class InvalidToken(ProblemError):
+    status = 401
+    code = "invalid_token"
+
+    def __init__(self, detail: str = "The access token is missing, expired or invalid.") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class InsufficientScope(ProblemError):
+    status = 403
+    code = "insufficient_scope"
+
+
+class EmailNotVerified(ProblemError):
+    status = 403
+    code = "email_not_verified"
+
+
+class RateLimited(ProblemError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(
+        self, retry_after: int, detail: str = "Too many requests; try again later."
+    ) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    code = "service_unavailable"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    errors: Sequence[FieldError] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or _title(status),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = [error.model_dump() for error in errors]
+    if extra:
+        body.update(extra)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
+    )
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(raw: Sequence[Any]) -> list[FieldError]:
+    errors = []
+    for item in raw:
+        message = str(item.get("msg", "Invalid value"))
+        context = item.get("ctx") or {}
+        # A validator that raises ProblemError-coded ValueErrors names its own code.
+        code = context.get("code") if isinstance(context.get("code"), str) else item.get("type")
+        errors.append(
+            FieldError(field=_field_name(item.get("loc", ())), code=str(code), message=message)
+        )
+    return errors
+
+
+CODES_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.code,
+            exc.detail,
+            title=exc.title,
+            headers=exc.headers,
+            errors=exc.errors,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors())
+        return problem_response(422, "validation_error", "The request is not valid.", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = CODES_BY_STATUS.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(exc.status_code, code, detail, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeoutError)
+    @app.exception_handler(OSError)
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        logger.warning("dependency unavailable: %s", type(exc).__name__)
+        return problem_response(
+            503,
+            "service_unavailable",
+            "A backing service is unavailable; try again shortly.",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await _unavailable(request, exc)
+        logger.error("database error", exc_info=exc)
+        return internal_error_response()
+
+
+def internal_error_response() -> JSONResponse:
+    return problem_response(500, "internal_error", "Something went wrong on our side.")
+
+
+class CatchAllMiddleware:
+    """Turns any exception that escaped the handlers into a bare 500 problem, logged, no trace.
+
+    Starlette's own last-resort handler re-raises after answering; this one does not, so a test
+    client and a server see the same thing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            logger.error("unhandled error", exc_info=exc)
+            if started:
+                raise
+            await internal_error_response()(scope, receive, send)
+
+
+def problem_responses(*codes: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: each status documented as problem+json with its codes."""
+    by_status: dict[int, list[str]] = {}
+    for status, code in codes:
+        by_status.setdefault(status, []).append(code)
+    return {
+        status: {
+            "description": f"{_title(status)}: code one of {', '.join(sorted(set(names)))}",
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {
+                        "allOf": [
+                            {"$ref": "#/components/schemas/Problem"},
+                            {"properties": {"code": {"enum": sorted(set(names))}}},
+                        ]
+                    }
+                }
+            },
+        }
+        for status, names in by_status.items()
+    }

@@ -1,0 +1,90 @@
+"""Rate limits on the `limits` library: in-process by default, Redis when REDIS_URL is set.
+
+When Redis stops answering, limits fall back to in-process counters (with a warning) instead of
+failing requests, and Redis is tried again after a short pause.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from services.common.problems import RateLimited
+
+logger = logging.getLogger("natomedia.ratelimit")
+
+RETRY_REDIS_AFTER_SECONDS = 5.0
+
+
+def rule(text: str) -> RateLimitItem:
+    """`"5/minute"`, `"20 per hour"`: the limits library's notation."""
+    return parse(text)
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str | None = None, *, namespace: str = "natomedia") -> None:
+        self.namespace = namespace
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        self._storage: Storage | None = None
+        if redis_url:
+            storage = storage_from_string(
+                _async_uri(redis_url), key_prefix=namespace, implementation="redispy"
+            )
+            assert isinstance(storage, Storage)
+            self._storage = storage
+            self._shared = MovingWindowRateLimiter(storage)
+        self._shared_down_until = 0.0
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self._shared is not None else "memory"
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        if self._shared is not None and time.monotonic() >= self._shared_down_until:
+            try:
+                return await getattr(self._shared, method)(*args)
+            except Exception as exc:  # the storage raises its driver's own errors
+                self._shared_down_until = time.monotonic() + RETRY_REDIS_AFTER_SECONDS
+                logger.warning(
+                    "rate-limit storage unavailable, using in-process limits",
+                    extra={"error": type(exc).__name__},
+                )
+        return await getattr(self._memory, method)(*args)
+
+    async def allow(self, limit: RateLimitItem, *key: str, cost: int = 1) -> bool:
+        """Count a hit; False (without counting) when the limit is already reached."""
+        return bool(await self._call("hit", limit, *key, cost))
+
+    async def would_allow(self, limit: RateLimitItem, *key: str) -> bool:
+        return bool(await self._call("test", limit, *key))
+
+    async def retry_after(self, limit: RateLimitItem, *key: str) -> int:
+        stats = await self._call("get_window_stats", limit, *key)
+        return max(1, math.ceil(float(stats.reset_time) - time.time()))
+
+    async def hit(self, limit: RateLimitItem, *key: str) -> None:
+        """Count a hit or raise 429 `rate_limited` with Retry-After."""
+        if not await self.allow(limit, *key):
+            raise RateLimited(await self.retry_after(limit, *key))
+
+    async def check(self, limit: RateLimitItem, *key: str) -> None:
+        """Raise 429 if the limit is reached, without counting (pair with `allow` on failure)."""
+        if not await self.would_allow(limit, *key):
+            raise RateLimited(await self.retry_after(limit, *key))
+
+    async def reset(self) -> None:
+        await self._memory.storage.reset()
+        if self._storage is not None:
+            await self._storage.reset()
+
+
+def _async_uri(url: str) -> str:
+    return url if url.startswith("async+") else f"async+{url}"

@@ -1,0 +1,90 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class ServiceSettings(BaseSettings):
+    """What every service reads from the environment under the contract's shared names."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=AliasChoices("NATOMEDIA_ENV")
+    )
+    data_dir: Path = Field(Path("var"), validation_alias=AliasChoices("NATOMEDIA_DATA_DIR"))
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000", validation_alias=AliasChoices("PUBLIC_BASE_URL")
+    )
+    cors_origins: CommaList = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+    # Only these peers may tell us the client's address (X-Forwarded-For / X-Real-IP).
+    trusted_proxies: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        validation_alias="NATOMEDIA_TRUSTED_PROXIES",
+    )
+    jwt_issuer: str = Field("natomedia-auth", validation_alias=AliasChoices("JWT_ISSUER"))
+    jwt_audience: str = Field("natomedia-api", validation_alias=AliasChoices("JWT_AUDIENCE"))
+    # Where media and news fetch the auth service's public keys; defaults to the public origin.
+    jwks_url: str | None = Field(None, validation_alias=AliasChoices("JWKS_URL"))
+    log_level: str = Field("INFO", validation_alias=AliasChoices("NATOMEDIA_LOG_LEVEL"))
+    max_body_bytes: int = Field(1_048_576, validation_alias="NATOMEDIA_MAX_BODY_BYTES")
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _commas(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def resolved_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.public_base_url}/.well-known/jwks.json"
+
+    def sqlite_url(self, name: str) -> str:
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.sqlite3').resolve()}"
+
+
+def dev_secret(settings: ServiceSettings, name: str) -> SecretStr:
+    """A random secret kept under the data dir, made on first use: development only."""
+    path = settings.data_dir / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return SecretStr(path.read_text().strip())
+
+
+class RefuseDevSecretsInProduction:
+    """Mixin for settings classes whose secrets must be given explicitly in production."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _require_secrets(self) -> Any:
+        if getattr(self, "environment", None) == "production":
+            missing = [name for name in self.secret_fields if getattr(self, name, None) is None]
+            if missing:
+                raise ValueError(f"production needs explicit secrets: {', '.join(missing)}")
+        return self

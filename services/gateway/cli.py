@@ -1,0 +1,113 @@
+"""`natomedia`: run, migrate and administer the services."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from services.gateway.registry import SERVICE_NAMES, service
+
+
+def _services(name: str | None) -> list[str]:
+    return [name] if name else list(SERVICE_NAMES)
+
+
+async def _migrate(names: list[str], *, seed: bool) -> None:
+    for name in names:
+        modules = service(name)
+        settings = modules.settings()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await modules.migrate(settings)
+        if seed:
+            await modules.seed(settings)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from services.common.logs import configure_logging
+
+    modules = service(args.service)
+    settings = modules.settings()
+    configure_logging(settings.log_level)
+    app = modules.module("app").create_app(settings)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_config=None, proxy_headers=False, workers=None
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="natomedia", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("dev", help="all services in one process on NATOMEDIA_HOST:NATOMEDIA_PORT")
+
+    serve = commands.add_parser("serve", help="one service alone")
+    serve.add_argument("service", choices=SERVICE_NAMES)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    for name, text in (("migrate", "apply schema migrations"), ("seed", "load demo content")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("service", nargs="?", choices=SERVICE_NAMES)
+
+    users = commands.add_parser("users", help="account administration").add_subparsers(
+        dest="action", required=True
+    )
+    for action in ("grant-role", "revoke-role"):
+        sub = users.add_parser(action)
+        sub.add_argument("email")
+        sub.add_argument("role", choices=["editor", "admin"])
+
+    media = commands.add_parser("media", help="video catalogue").add_subparsers(
+        dest="action", required=True
+    )
+    ingest = media.add_parser("ingest", help="add a video file to the catalogue")
+    ingest.add_argument("file")
+    ingest.add_argument("--title", required=True)
+    ingest.add_argument("--description", default="")
+    ingest.add_argument("--tag", action="append", default=[])
+    ingest.add_argument("--label", help="rendition label, e.g. '1080p25 H.264 MP4'")
+    ingest.add_argument("--video-id", help="add the file as a rendition of this video")
+
+    news = commands.add_parser("news", help="articles").add_subparsers(dest="action", required=True)
+    news_import = news.add_parser("import", help="import articles from a JSON file")
+    news_import.add_argument("file")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers: dict[str, Any] = {
+        "dev": lambda: __import__("services.gateway.dev", fromlist=["run_dev"]).run_dev(),
+        "serve": lambda: _serve(args),
+        "migrate": lambda: asyncio.run(_migrate(_services(args.service), seed=False)),
+        "seed": lambda: asyncio.run(_seed(_services(args.service))),
+        "users": lambda: _run_command("auth", args),
+        "media": lambda: _run_command("media", args),
+        "news": lambda: _run_command("news", args),
+    }
+    result = handlers[args.command]()
+    return int(result or 0)
+
+
+async def _seed(names: list[str]) -> None:
+    for name in names:
+        modules = service(name)
+        settings = modules.settings()
+        await modules.seed(settings)
+
+
+def _run_command(name: str, args: argparse.Namespace) -> int:
+    """Service-specific subcommands live in `services/<name>/commands.py` as `cli_<action>`."""
+    modules = service(name)
+    function = getattr(modules.module("commands"), "cli_" + args.action.replace("-", "_"))
+    return int(asyncio.run(function(modules.settings(), args)) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

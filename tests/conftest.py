@@ -1,0 +1,152 @@
+"""Fixtures shared by every service's tests: database backends, a real SMTP server, Redis, time.
+
+PostgreSQL, Redis and nginx tests skip when those are unreachable, unless NATOMEDIA_REQUIRE
+names them (CI sets `postgres,redis,nginx`): then an unreachable one fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import MetaData, text
+
+from services.common.clock import FrozenClock
+from services.common.database import Database
+from services.gateway.mail_sink import MailSink
+
+POSTGRES_URL = os.environ.get(
+    "NATOMEDIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("NATOMEDIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRED = {item.strip() for item in os.environ.get("NATOMEDIA_REQUIRE", "").split(",") if item}
+
+Migrate = Callable[[Database], Awaitable[None]]
+
+
+def unavailable(kind: str, why: str) -> None:
+    if kind in REQUIRED:
+        pytest.fail(f"{kind} is required here (NATOMEDIA_REQUIRE) but unavailable: {why}")
+    pytest.skip(f"{kind} unavailable: {why}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _postgres_reachable() -> str | None:
+    try:
+        connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return str(exc) or type(exc).__name__
+    await connection.close()
+    return None
+
+
+class DatabaseFarm:
+    """Migrated databases per service and backend, reset between tests.
+
+    SQLite: migrate a template file once, copy it per test. PostgreSQL: one database per service
+    per run, migrated once, emptied between tests.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.run_id = uuid.uuid4().hex[:8]
+        self.templates: dict[str, Path] = {}
+        self.postgres: dict[str, str] = {}
+        self.postgres_error: str | bool | None = False
+
+    async def sqlite_url(self, name: str, migrate: Migrate, target: Path) -> str:
+        if name not in self.templates:
+            template = self.root / f"{name}-template.sqlite3"
+            database = Database(f"sqlite+aiosqlite:///{template}")
+            await migrate(database)
+            await database.dispose()
+            self.templates[name] = template
+        shutil.copyfile(self.templates[name], target)
+        return f"sqlite+aiosqlite:///{target}"
+
+    async def postgres_url(self, name: str, migrate: Migrate, metadata: MetaData) -> str:
+        if self.postgres_error is False:
+            self.postgres_error = await _postgres_reachable()
+        if self.postgres_error:
+            unavailable("postgres", str(self.postgres_error))
+        if name not in self.postgres:
+            db_name = f"natomedia_test_{name}_{self.run_id}"
+            admin = await asyncpg.connect(POSTGRES_URL)
+            await admin.execute(f'CREATE DATABASE "{db_name}"')
+            await admin.close()
+            base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            url = f"{base}/{db_name}"
+            database = Database(url)
+            await migrate(database)
+            await database.dispose()
+            self.postgres[name] = url
+        url = self.postgres[name]
+        database = Database(url)
+        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        async with database.engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await database.dispose()
+        return url
+
+    async def drop_all(self) -> None:
+        if not self.postgres:
+            return
+        admin = await asyncpg.connect(POSTGRES_URL)
+        for url in self.postgres.values():
+            db_name = url.rsplit("/", 1)[1]
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_farm(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DatabaseFarm]:
+    farm = DatabaseFarm(tmp_path_factory.mktemp("databases"))
+    yield farm
+    await farm.drop_all()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def mail_sink(tmp_path: Path) -> Iterator[MailSink]:
+    """A real SMTP server (aiosmtpd) on a free port, keeping what it receives."""
+    sink = MailSink("127.0.0.1", free_port(), tmp_path / "mail")
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    import redis.asyncio as redis
+
+    client = redis.from_url(REDIS_URL)
+    try:
+        await asyncio.wait_for(client.ping(), timeout=3)
+    except (OSError, redis.RedisError, TimeoutError) as exc:
+        await client.aclose()
+        unavailable("redis", str(exc))
+    await client.flushdb()
+    yield REDIS_URL
+    await client.flushdb()
+    await client.aclose()

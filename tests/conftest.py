@@ -18,8 +18,10 @@ import asyncpg
 import pytest
 from sqlalchemy import MetaData, text
 
-from services.common.clock import FrozenClock
+from services.auth.tokens import AccessTokenIssuer
+from services.common.clock import FrozenClock, SystemClock
 from services.common.database import Database
+from services.common.jwt import SigningKey, TokenVerifier, generate_private_key_pem
 from services.gateway.mail_sink import MailSink
 
 POSTGRES_URL = os.environ.get(
@@ -150,3 +152,30 @@ async def redis_url() -> AsyncIterator[str]:
     yield REDIS_URL
     await client.flushdb()
     await client.aclose()
+
+
+class TokenFactory:
+    """Access tokens minted by the auth service's own issuer, and a verifier for its keys."""
+
+    def __init__(self, issuer: str = "natomedia-auth", audience: str = "natomedia-api") -> None:
+        self.key = SigningKey(generate_private_key_pem())
+        self.issuer = AccessTokenIssuer(
+            self.key, issuer=issuer, audience=audience, ttl_seconds=900, clock=SystemClock()
+        )
+
+    async def jwks(self) -> dict[str, object]:
+        return {"keys": [self.key.public_jwk]}
+
+    def verifier(self) -> TokenVerifier:
+        return TokenVerifier(self.jwks, issuer=self.issuer.issuer, audience=self.issuer.audience)
+
+    def account(self, *, verified: bool = True, roles: tuple[str, ...] = ()) -> str:
+        return self.issuer.for_account(uuid.uuid4(), email_verified=verified, roles=roles).token
+
+    def client(self, client_id: str = "partner-test") -> str:
+        return self.issuer.for_client(client_id).token
+
+
+@pytest.fixture
+def tokens() -> TokenFactory:
+    return TokenFactory()

@@ -7,7 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.common.jwt import Principal, TokenError, TokenVerifier
+import httpx
+
+from services.common.jwt import Principal, TokenError, TokenVerifier, http_jwks_fetcher
+from services.common.settings import ServiceSettings
 from services.common.problems import InvalidToken
 
 bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT", scheme_name="bearerAuth")
@@ -40,3 +43,13 @@ async def require_principal(
 
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def build_token_verifier(
+    settings: ServiceSettings, client: httpx.AsyncClient | None = None
+) -> TokenVerifier:
+    """The verifier media and news use: the auth JWKS over HTTP (or through `client`'s base URL)."""
+    url = "/.well-known/jwks.json" if client is not None else settings.resolved_jwks_url
+    return TokenVerifier(
+        http_jwks_fetcher(url, client), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-import httpx
-
 from services.common.jwt import Principal, TokenError, TokenVerifier, http_jwks_fetcher
-from services.common.settings import ServiceSettings
 from services.common.problems import InvalidToken
+from services.common.settings import ServiceSettings
 
 bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT", scheme_name="bearerAuth")
 

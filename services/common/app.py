@@ -47,6 +47,7 @@ def create_service_app(
             else:
                 yield
         finally:
+            await app.state.rate_limiter.aclose()
             await database.dispose()
 
     app = FastAPI(

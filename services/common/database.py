@@ -123,4 +123,5 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(request_session)]
+# scope="function": commit before the response starts, so a failed commit is the answer.
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]

@@ -11,6 +11,7 @@ import math
 import time
 from typing import Any
 
+import redis.asyncio as redis
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -34,9 +35,17 @@ class RateLimiter:
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         self._storage: Storage | None = None
+        self._pool: redis.ConnectionPool | None = None
         if redis_url:
+            # Our own pool, so shutdown can close its sockets (the storage offers no close).
+            self._pool = redis.ConnectionPool.from_url(
+                redis_url, socket_connect_timeout=1.0, socket_timeout=1.0
+            )
             storage = storage_from_string(
-                _async_uri(redis_url), key_prefix=namespace, implementation="redispy"
+                _async_uri(redis_url),
+                key_prefix=namespace,
+                implementation="redispy",
+                connection_pool=self._pool,
             )
             assert isinstance(storage, Storage)
             self._storage = storage
@@ -59,9 +68,9 @@ class RateLimiter:
                 )
         return await getattr(self._memory, method)(*args)
 
-    async def allow(self, limit: RateLimitItem, *key: str, cost: int = 1) -> bool:
+    async def allow(self, limit: RateLimitItem, *key: str) -> bool:
         """Count a hit; False (without counting) when the limit is already reached."""
-        return bool(await self._call("hit", limit, *key, cost))
+        return bool(await self._call("hit", limit, *key))
 
     async def would_allow(self, limit: RateLimitItem, *key: str) -> bool:
         return bool(await self._call("test", limit, *key))
@@ -79,6 +88,10 @@ class RateLimiter:
         """Raise 429 if the limit is reached, without counting (pair with `allow` on failure)."""
         if not await self.would_allow(limit, *key):
             raise RateLimited(await self.retry_after(limit, *key))
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.disconnect()
 
     async def reset(self) -> None:
         await self._memory.storage.reset()

@@ -1,0 +1,106 @@
+"""The request boundary commits: a failed commit is an error response, never a silent 200."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from sqlalchemy import String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common.app import create_service_app
+from services.common.database import Database, SessionDep, Timestamps, UUIDPrimaryKey, make_metadata
+from services.common.settings import ServiceSettings
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata()
+
+
+class Thing(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "things"
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+router = APIRouter(prefix="/v1/things")
+
+
+@router.post("/{name}", status_code=201)
+async def add(name: str, session: SessionDep) -> dict[str, str]:
+    session.add(Thing(name=name))
+    return {"name": name}
+
+
+@router.get("")
+async def names(session: SessionDep) -> list[str]:
+    return list((await session.scalars(select(Thing.name).order_by(Thing.name))).all())
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'things.sqlite3'}")
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    app = create_service_app(
+        title="things",
+        description="",
+        prefix="/v1/things",
+        settings=ServiceSettings(NATOMEDIA_DATA_DIR=tmp_path),
+        database=database,
+        routers=[router],
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_commit_happens_before_the_response(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/v1/things/a")).status_code == 201
+    assert (await client.get("/v1/things")).json() == ["a"]
+
+
+async def test_a_failed_commit_is_an_error_and_nothing_is_half_written(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.post("/v1/things/a")).status_code == 201
+    duplicate = await client.post("/v1/things/a")
+    assert duplicate.status_code >= 400
+    assert duplicate.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/v1/things")).json() == ["a"]
+
+
+async def test_timestamps_are_timezone_aware(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'tz.sqlite3'}")
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    async with database.sessionmaker() as session:
+        session.add(Thing(name="z"))
+        await session.commit()
+    async with database.sessionmaker() as session:
+        thing = (await session.scalars(select(Thing))).one()
+        assert thing.created_at.tzinfo is not None
+    await database.dispose()
+
+
+async def test_readiness_fails_cleanly_when_the_database_is_gone(tmp_path: Path) -> None:
+    database = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    app = create_service_app(
+        title="gone",
+        description="",
+        prefix="/v1/gone",
+        settings=ServiceSettings(NATOMEDIA_DATA_DIR=tmp_path),
+        database=database,
+        routers=[router],
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.headers["retry-after"]
+        listing = await http.get("/v1/things")
+        assert listing.status_code == 503
+        assert listing.json()["code"] == "service_unavailable"

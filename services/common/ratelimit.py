@@ -13,9 +13,8 @@ from typing import Any
 
 import redis.asyncio as redis
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
 from services.common.problems import RateLimited
 
@@ -41,13 +40,11 @@ class RateLimiter:
             self._pool = redis.ConnectionPool.from_url(
                 redis_url, socket_connect_timeout=1.0, socket_timeout=1.0
             )
-            storage = storage_from_string(
-                _async_uri(redis_url),
-                key_prefix=namespace,
-                implementation="redispy",
-                connection_pool=self._pool,
+            # limits types its options as scalars, but hands them to the redis client as they are.
+            pool_option: dict[str, Any] = {"connection_pool": self._pool}
+            storage = RedisStorage(
+                _async_uri(redis_url), key_prefix=namespace, implementation="redispy", **pool_option
             )
-            assert isinstance(storage, Storage)
             self._storage = storage
             self._shared = MovingWindowRateLimiter(storage)
         self._shared_down_until = 0.0

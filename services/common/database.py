@@ -98,16 +98,6 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """FastAPI dependency body: commit when the handler returns, roll back when it raises."""
-        async with self.sessionmaker() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
-
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -119,8 +109,15 @@ class Database:
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The per-request session of the service whose app handles the request."""
     database: Database = request.app.state.database
-    async for session in database.session():
-        yield session
+    # Written out, not delegated to another generator: an exception thrown in here must reach
+    # the rollback at once, not when a wrapped generator is garbage-collected.
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
 
 
 # scope="function": commit before the response starts, so a failed commit is the answer.

@@ -1,0 +1,52 @@
+"""The media service's FastAPI app."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from services.common.app import create_service_app
+from services.common.clock import Clock
+from services.common.database import Database
+from services.common.jwt import TokenVerifier
+from services.common.ratelimit import RateLimiter
+from services.common.security import build_token_verifier
+from services.media.config import MediaSettings
+from services.media.delivery import RenditionFiles
+from services.media.router import router
+from services.media.signing import DownloadSigner
+from services.media.storage import LocalStorage
+
+DESCRIPTION = """\
+The public catalogue of broadcast-quality video, and signed download URLs for verified
+accounts and partner clients (`media:download`). Lists use keyset cursors; `updated_since`
+turns a listing into an incremental sync feed. Downloads support `Range`, so `curl -C -`
+resumes them, and carry the file's SHA-256 as `ETag` and `Repr-Digest`.
+"""
+
+
+def create_app(
+    settings: MediaSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    jwks_client: httpx.AsyncClient | None = None,
+    token_verifier: TokenVerifier | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> FastAPI:
+    settings = settings or MediaSettings()
+    database = Database(settings.resolved_database_url)
+    app = create_service_app(
+        title="NATO Multimedia: media",
+        description=DESCRIPTION,
+        prefix="/v1/media",
+        settings=settings,
+        database=database,
+        routers=[router],
+        token_verifier=token_verifier or build_token_verifier(settings, jwks_client),
+        rate_limiter=rate_limiter,
+        clock=clock,
+    )
+    app.state.storage = LocalStorage(settings.resolved_storage_dir)
+    app.state.signer = DownloadSigner(settings.resolved_signing_secret)
+    app.state.rendition_files = RenditionFiles(database)
+    return app

@@ -1,0 +1,114 @@
+"""`natomedia migrate|seed media` and `natomedia media ingest`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from services.common.database import Database
+from services.common.migrations import upgrade_to_head
+from services.media.config import MediaSettings
+from services.media.exceptions import IngestError
+from services.media.ingest import Ingested, VideoMetadata, ingest_file
+from services.media.models import Video
+from services.media.storage import LocalStorage
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DEMO_DIR = Path(__file__).parent / "demo"
+
+
+async def migrate_database(database: Database) -> None:
+    await upgrade_to_head(database, MIGRATIONS_DIR)
+
+
+async def migrate(settings: MediaSettings) -> None:
+    database = Database(settings.resolved_database_url)
+    try:
+        await migrate_database(database)
+    finally:
+        await database.dispose()
+
+
+def demo_manifest() -> list[dict[str, Any]]:
+    document = json.loads((DEMO_DIR / "manifest.json").read_text())
+    videos: list[dict[str, Any]] = document["videos"]
+    return videos
+
+
+async def seed(settings: MediaSettings) -> None:
+    """Load the demo catalogue, only into an empty database."""
+    database = Database(settings.resolved_database_url)
+    storage = LocalStorage(settings.resolved_storage_dir)
+    try:
+        async with database.sessionmaker() as session:
+            if await session.scalar(select(func.count()).select_from(Video)):
+                return
+            for entry in demo_manifest():
+                metadata = VideoMetadata(
+                    title=entry["title"],
+                    description=entry["description"],
+                    tags=entry["tags"],
+                    published_at=datetime.fromisoformat(entry["published_at"]),
+                    language=entry.get("language"),
+                    credits=entry.get("credits"),
+                    copyright=entry.get("copyright"),
+                    location=entry.get("location"),
+                    shot_list=entry.get("shot_list"),
+                    transcript=entry.get("transcript"),
+                    related_article_slugs=entry.get("related_article_slugs", []),
+                )
+                await ingest_file(
+                    session,
+                    storage,
+                    DEMO_DIR / entry["file"],
+                    metadata,
+                    label=entry.get("label"),
+                    ffprobe=settings.ffprobe_path,
+                    ffmpeg=settings.ffmpeg_path,
+                )
+            await session.commit()
+    finally:
+        await database.dispose()
+
+
+async def ingest(settings: MediaSettings, args: argparse.Namespace) -> Ingested:
+    video_id = uuid.UUID(args.video_id) if args.video_id else None
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.sessionmaker() as session:
+            result = await ingest_file(
+                session,
+                LocalStorage(settings.resolved_storage_dir),
+                Path(args.file),
+                VideoMetadata(title=args.title, description=args.description, tags=args.tag),
+                label=args.label,
+                video_id=video_id,
+                ffprobe=settings.ffprobe_path,
+                ffmpeg=settings.ffmpeg_path,
+            )
+            await session.commit()
+    finally:
+        await database.dispose()
+    return result
+
+
+async def cli_ingest(settings: MediaSettings, args: argparse.Namespace) -> int:
+    try:
+        result = await ingest(settings, args)
+    except (IngestError, ValueError) as exc:
+        sys.stderr.write(f"ingest failed: {exc}\n")
+        return 1
+    action = "created" if result.created_video else "extended"
+    sys.stdout.write(
+        f"video {result.video_id} ({action})\n"
+        f"rendition {result.rendition_id}\n"
+        f"size {result.size_bytes} bytes, sha256 {result.sha256}\n"
+    )
+    return 0

@@ -1,0 +1,48 @@
+"""Media service settings: `MEDIA_*`, plus the contract's shared names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import RefuseDevSecretsInProduction, ServiceSettings, dev_secret
+
+
+class MediaSettings(RefuseDevSecretsInProduction, ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIA_", extra="ignore")
+    secret_fields: ClassVar[tuple[str, ...]] = ("signing_secret",)
+
+    database_url: str | None = None
+    # Where the local-filesystem storage keeps files; `<data dir>/media` when unset.
+    storage_dir: Path | None = None
+    # Keys the HMAC of download URLs; in development one is made under the data dir.
+    signing_secret: SecretStr | None = None
+    download_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    # Issuing download URLs is cheap but recorded; partners pulling in bulk stay far below this.
+    download_url_rate_limit: str = "600/minute"
+    # Behind nginx: answer a valid download URL with X-Accel-Redirect and let nginx send the file.
+    accel_redirect: bool = False
+    # The `internal` nginx location that maps onto the storage directory.
+    accel_prefix: str = "/_protected_media/"
+    ffprobe_path: str = "ffprobe"
+    ffmpeg_path: str = "ffmpeg"
+
+    @field_validator("accel_prefix")
+    @classmethod
+    def _slashes(cls, value: str) -> str:
+        return "/" + value.strip("/") + "/"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or self.sqlite_url("media")
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "media"
+
+    @property
+    def resolved_signing_secret(self) -> SecretStr:
+        return self.signing_secret or dev_secret(self, "media-signing-secret")

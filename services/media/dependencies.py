@@ -1,0 +1,71 @@
+"""Typed access to what the app holds, and the checks routes share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.common.client_address import client_address
+from services.common.clock import Clock
+from services.common.jwt import Principal
+from services.common.problems import EmailNotVerified, InsufficientScope
+from services.common.ratelimit import RateLimiter, rule
+from services.common.security import CurrentPrincipal
+from services.media.config import MediaSettings
+from services.media.delivery import RenditionFiles
+from services.media.service import DownloadNotAllowed, check_may_download
+from services.media.signing import DownloadSigner
+from services.media.storage import Storage
+
+
+def get_settings(request: Request) -> MediaSettings:
+    settings: MediaSettings = request.app.state.settings
+    return settings
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_signer(request: Request) -> DownloadSigner:
+    signer: DownloadSigner = request.app.state.signer
+    return signer
+
+
+def get_rendition_files(request: Request) -> RenditionFiles:
+    files: RenditionFiles = request.app.state.rendition_files
+    return files
+
+
+def get_client_address(request: Request) -> str | None:
+    return client_address(request, get_settings(request).trusted_proxies)
+
+
+async def require_downloader(request: Request, principal: CurrentPrincipal) -> Principal:
+    """A verified account or a partner client with `media:download`, within its rate limit."""
+    try:
+        check_may_download(principal)
+    except DownloadNotAllowed as exc:
+        if exc.code == "email_not_verified":
+            raise EmailNotVerified("Verify your email address before downloading video.") from exc
+        raise InsufficientScope("This token lacks the media:download scope.") from exc
+    limiter: RateLimiter = request.app.state.rate_limiter
+    await limiter.hit(rule(get_settings(request).download_url_rate_limit), "media-download-url",
+                      principal.subject)  # fmt: skip
+    return principal
+
+
+SettingsDep = Annotated[MediaSettings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+SignerDep = Annotated[DownloadSigner, Depends(get_signer)]
+RenditionFilesDep = Annotated[RenditionFiles, Depends(get_rendition_files)]
+ClientAddressDep = Annotated[str | None, Depends(get_client_address)]
+Downloader = Annotated[Principal, Depends(require_downloader)]

@@ -1,0 +1,56 @@
+"""Errors of the media service, each with its stable problem `code`."""
+
+from __future__ import annotations
+
+from services.common.problems import NotFound, ProblemError
+
+
+class VideoNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No video with this id.")
+
+
+class RenditionNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No rendition with this id for this video.")
+
+
+class InvalidSignature(ProblemError):
+    status = 403
+    code = "invalid_signature"
+
+    def __init__(self) -> None:
+        super().__init__("This download link is not valid; request a new one.")
+
+
+class LinkExpired(ProblemError):
+    status = 410
+    code = "link_expired"
+
+    def __init__(self) -> None:
+        super().__init__("This download link has expired; request a new one.")
+
+
+class RangeNotSatisfiable(ProblemError):
+    status = 416
+    code = "range_not_satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            "The requested range lies outside the file.",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+
+
+class FileMissing(ProblemError):
+    """The catalogue names a file the storage no longer has: our fault, not the caller's."""
+
+    status = 503
+    code = "file_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The file is temporarily unavailable.", headers={"Retry-After": "60"})
+
+
+class IngestError(Exception):
+    """An ingest that cannot go ahead; the message is for the operator."""

@@ -1,0 +1,275 @@
+"""Adding files to the catalogue: streamed into storage, hashed on the way, probed with ffprobe."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import mimetypes
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import anyio.to_thread
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from services.common.database import utcnow
+from services.media.exceptions import IngestError
+from services.media.models import Rendition, Video, VideoTag
+from services.media.service import normalize_tag
+from services.media.storage import CHUNK_SIZE, Storage
+
+logger = logging.getLogger("natomedia.media.ingest")
+
+PROBE_TIMEOUT_SECONDS = 60.0
+CODEC_NAMES = {"h264": "H.264", "hevc": "H.265", "prores": "ProRes", "mpeg2video": "MPEG-2"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ffprobe tells about a file; every field None when ffprobe is absent or fails."""
+
+    duration_seconds: float | None = None
+    bitrate: int | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    frame_rate: float | None = None
+
+
+@dataclass
+class VideoMetadata:
+    """Catalogue fields given by the operator (CLI flags or the demo manifest)."""
+
+    title: str
+    description: str = ""
+    tags: Sequence[str] = ()
+    published_at: datetime | None = None
+    language: str | None = None
+    credits: str | None = None
+    copyright: str | None = None
+    location: str | None = None
+    shot_list: str | None = None
+    transcript: str | None = None
+    related_article_slugs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    video_id: uuid.UUID
+    rendition_id: uuid.UUID
+    created_video: bool
+    size_bytes: int
+    sha256: str
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_probe(document: dict[str, Any]) -> Probe:
+    streams = document.get("streams") or []
+    fmt = document.get("format") or {}
+    video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
+    audio: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "audio"), {})
+    frame_rate = None
+    rate = video.get("avg_frame_rate") or video.get("r_frame_rate")
+    if isinstance(rate, str) and "/" in rate:
+        try:
+            fraction = Fraction(rate)
+            frame_rate = round(float(fraction), 3) if fraction > 0 else None
+        except (ValueError, ZeroDivisionError):
+            frame_rate = None
+    duration = _number(fmt.get("duration")) or _number(video.get("duration"))
+    bitrate = _number(fmt.get("bit_rate"))
+    return Probe(
+        duration_seconds=round(duration, 3) if duration else None,
+        bitrate=int(bitrate) if bitrate else None,
+        video_codec=video.get("codec_name"),
+        audio_codec=audio.get("codec_name"),
+        width=video.get("width"),
+        height=video.get("height"),
+        frame_rate=frame_rate,
+    )
+
+
+async def _run(*command: str) -> bytes | None:
+    """Output of a helper program, None when it is missing, fails or hangs."""
+    if shutil.which(command[0]) is None:
+        return None
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        logger.warning("%s timed out", command[0])
+        return None
+    if process.returncode != 0:
+        logger.warning("%s failed: %s", command[0], stderr.decode(errors="replace")[-500:])
+        return None
+    return stdout
+
+
+async def probe(path: Path, ffprobe: str = "ffprobe") -> Probe:
+    output = await _run(
+        ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)
+    )
+    if output is None:
+        return Probe()
+    try:
+        return parse_probe(json.loads(output))
+    except (ValueError, AttributeError):
+        return Probe()
+
+
+async def thumbnail(path: Path, at_seconds: float, ffmpeg: str = "ffmpeg") -> bytes | None:
+    """A JPEG still from the file, or None when ffmpeg is missing or the file has no picture."""
+    output = await _run(
+        ffmpeg, "-v", "error", "-ss", f"{at_seconds:.3f}", "-i", str(path), "-frames:v", "1",
+        "-vf", "scale=480:-2", "-f", "image2", "-c:v", "mjpeg", "pipe:1",
+    )  # fmt: skip
+    return output or None
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "video"
+
+
+def download_filename(title: str, label: str, container: str) -> str:
+    """`foreign-ministers-meet-in-oslo-1080p25-h-264.mp4`: says what it is in a downloads folder."""
+    variant = slugify(label).removesuffix(container).strip("-")
+    stem = f"{slugify(title)}-{variant}" if variant else slugify(title)
+    return f"{stem}.{container}"
+
+
+def rendition_label(probe: Probe, container: str) -> str:
+    parts = []
+    if probe.height:
+        rate = f"{round(probe.frame_rate)}" if probe.frame_rate else ""
+        parts.append(f"{probe.height}p{rate}")
+    if probe.video_codec:
+        parts.append(CODEC_NAMES.get(probe.video_codec, probe.video_codec.upper()))
+    parts.append(container.upper())
+    return " ".join(parts)
+
+
+async def _hashed_chunks(source: BinaryIO, digest: Any) -> AsyncIterator[bytes]:
+    while chunk := await anyio.to_thread.run_sync(source.read, CHUNK_SIZE):
+        digest.update(chunk)
+        yield chunk
+
+
+async def ingest_file(
+    session: AsyncSession,
+    storage: Storage,
+    source: Path,
+    metadata: VideoMetadata,
+    *,
+    label: str | None = None,
+    video_id: uuid.UUID | None = None,
+    ffprobe: str = "ffprobe",
+    ffmpeg: str = "ffmpeg",
+) -> Ingested:
+    """Copy `source` into storage and record it as a rendition of a new or existing video."""
+    if not source.is_file():
+        raise IngestError(f"not a file: {source}")
+    video: Video | None = None
+    if video_id is not None:
+        video = await session.get(Video, video_id, options=[selectinload(Video.tags)])
+        if video is None:
+            raise IngestError(f"no video with id {video_id}")
+
+    container = source.suffix.lstrip(".").lower() or "bin"
+    content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+    facts = await probe(source, ffprobe)
+    created = video is None
+    now = utcnow()
+    if video is None:
+        video = Video(
+            id=uuid.uuid4(),
+            title=metadata.title,
+            description=metadata.description,
+            published_at=metadata.published_at or now,
+            duration_seconds=facts.duration_seconds,
+            language=metadata.language,
+            credits=metadata.credits,
+            copyright=metadata.copyright,
+            location=metadata.location,
+            shot_list=metadata.shot_list,
+            transcript=metadata.transcript,
+            related_article_slugs=list(metadata.related_article_slugs),
+            created_at=now,
+            updated_at=now,
+            tags=[VideoTag(tag=tag) for tag in sorted({normalize_tag(t) for t in metadata.tags})],
+        )
+        session.add(video)
+    else:
+        known = {tag.tag for tag in video.tags}
+        for tag in sorted({normalize_tag(t) for t in metadata.tags} - known):
+            video.tags.append(VideoTag(tag=tag))
+        if video.duration_seconds is None:
+            video.duration_seconds = facts.duration_seconds
+        # A new rendition is a change partners syncing by `updated_since` must see.
+        video.updated_at = now
+
+    rendition_id = uuid.uuid4()
+    storage_key = f"videos/{video.id}/{rendition_id}.{container}"
+    digest = hashlib.sha256()
+    with source.open("rb") as handle:
+        size = await storage.write(storage_key, _hashed_chunks(handle, digest))
+    label = label or rendition_label(facts, container)
+    rendition = Rendition(
+        id=rendition_id,
+        video_id=video.id,
+        label=label,
+        container=container,
+        content_type=content_type,
+        video_codec=facts.video_codec,
+        audio_codec=facts.audio_codec,
+        width=facts.width,
+        height=facts.height,
+        frame_rate=facts.frame_rate,
+        bitrate=facts.bitrate,
+        duration_seconds=facts.duration_seconds,
+        size_bytes=size,
+        sha256=digest.hexdigest(),
+        storage_key=storage_key,
+        filename=download_filename(video.title, label, container),
+        created_at=now,
+    )
+    session.add(rendition)
+
+    if video.thumbnail_key is None and facts.video_codec is not None:
+        still = await thumbnail(source, min(1.0, (facts.duration_seconds or 0) / 2), ffmpeg)
+        if still is not None:
+            key = f"videos/{video.id}/thumbnail.jpg"
+            await storage.write(key, _single(still))
+            video.thumbnail_key = key
+    try:
+        await session.flush()
+    except BaseException:
+        await storage.delete(storage_key)
+        raise
+    return Ingested(video.id, rendition_id, created, size, rendition.sha256)
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data

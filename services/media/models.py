@@ -1,0 +1,105 @@
+"""Tables of the media service: videos, their renditions and tags, and download grants."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from services.common.database import Timestamps, UTCDateTime, UUIDPrimaryKey, make_metadata, utcnow
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata()
+
+
+class Video(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "videos"
+    __table_args__ = (
+        # Keyset pagination walks these two orders; each needs its tie-breaker in the index.
+        Index("ix_videos_published_at_id", "published_at", "id"),
+        Index("ix_videos_updated_at_id", "updated_at", "id"),
+    )
+
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(35))
+    credits: Mapped[str | None] = mapped_column(String(300))
+    copyright: Mapped[str | None] = mapped_column(String(300))
+    location: Mapped[str | None] = mapped_column(String(300))
+    shot_list: Mapped[str | None] = mapped_column(Text)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(500))
+    related_article_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    tags: Mapped[list[VideoTag]] = relationship(
+        back_populates="video",
+        cascade="all, delete-orphan",
+        lazy="raise",
+        order_by="VideoTag.tag",
+    )
+    renditions: Mapped[list[Rendition]] = relationship(
+        back_populates="video",
+        cascade="all, delete-orphan",
+        lazy="raise",
+        order_by="(Rendition.height.desc(), Rendition.created_at)",
+    )
+
+
+class VideoTag(Base):
+    """One row per tag, lower-cased, so tag filters are an indexed equality on any database."""
+
+    __tablename__ = "video_tags"
+
+    video_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+    video: Mapped[Video] = relationship(back_populates="tags", lazy="raise")
+
+
+class Rendition(UUIDPrimaryKey, Base):
+    __tablename__ = "renditions"
+
+    video_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(100))
+    container: Mapped[str] = mapped_column(String(20))
+    content_type: Mapped[str] = mapped_column(String(100))
+    video_codec: Mapped[str | None] = mapped_column(String(30))
+    audio_codec: Mapped[str | None] = mapped_column(String(30))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    frame_rate: Mapped[float | None] = mapped_column(Float)
+    bitrate: Mapped[int | None] = mapped_column(BigInteger)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(500), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="renditions", lazy="raise")
+
+
+class DownloadGrant(UUIDPrimaryKey, Base):
+    """Audit trail: who obtained a download URL for what, and until when."""
+
+    __tablename__ = "download_grants"
+
+    rendition_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("renditions.id", ondelete="CASCADE"), index=True
+    )
+    video_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(200))
+    token_id: Mapped[str] = mapped_column(String(100))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,286 @@
+"""HTTP routes of the media service: catalogue, download URLs and the downloads themselves."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, AwareDatetime
+from starlette.responses import Response
+
+from services.common.database import SessionDep
+from services.common.http_cache import cached_json, etag_matches, strong_etag
+from services.common.pagination import Cursor, Limit
+from services.common.problems import problem_responses
+from services.media import service
+from services.media.delivery import file_response
+from services.media.dependencies import (
+    ClientAddressDep,
+    ClockDep,
+    Downloader,
+    RenditionFilesDep,
+    SettingsDep,
+    SignerDep,
+    StorageDep,
+)
+from services.media.exceptions import InvalidSignature, RenditionNotFound, VideoNotFound
+from services.media.schemas import DownloadUrl, VideoDetail, VideoPage
+
+router = APIRouter(prefix="/v1/media")
+
+
+def _utc(value: AwareDatetime) -> AwareDatetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00
+        raise ValueError("out of range") from exc
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the driver.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
+SearchText = Annotated[str, AfterValidator(_no_nul)]
+VideoId = Annotated[uuid.UUID, Path(description="The video's id")]
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `If-None-Match` ETag is current"}
+}
+FILE_HEADERS = {
+    "Content-Length": {"schema": {"type": "integer"}, "description": "Bytes in this response"},
+    "ETag": {"schema": {"type": "string"}, "description": "Strong: the file's quoted SHA-256"},
+    "Accept-Ranges": {"schema": {"type": "string", "enum": ["bytes"]}},
+    "Content-Disposition": {
+        "schema": {"type": "string"},
+        "description": 'attachment; filename="…"',
+    },
+    "Repr-Digest": {
+        "schema": {"type": "string"},
+        "description": "RFC 9530 digest of the whole file: `sha-256=:<base64>:`",
+    },
+}
+
+
+@router.get(
+    "/videos",
+    response_model=VideoPage,
+    summary="List videos",
+    tags=["catalogue"],
+    responses={**NOT_MODIFIED, **problem_responses((422, "validation_error"))},
+)
+async def list_videos(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    q: Annotated[
+        SearchText | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Text in the title, description or tags (case-insensitive)",
+            examples=["oslo"],
+        ),
+    ] = None,
+    tag: Annotated[
+        SearchText | None,
+        Query(max_length=100, description="Exact tag", examples=["foreign ministers"]),
+    ] = None,
+    published_after: Annotated[
+        Instant | None, Query(description="Published at or after this instant")
+    ] = None,
+    published_before: Annotated[
+        Instant | None, Query(description="Published before this instant")
+    ] = None,
+    updated_since: Annotated[
+        Instant | None,
+        Query(
+            description=(
+                "Sync mode: videos created or changed at or after this instant, oldest change "
+                "first. `next_cursor` is then given on every page with items, the last too: "
+                "keep the last non-null one and call again later with it (and the same "
+                "`updated_since`) to receive exactly what changed since. An empty page with "
+                "`next_cursor: null` means you are up to date."
+            ),
+            examples=["2026-01-01T00:00:00Z"],
+        ),
+    ] = None,
+) -> Response:
+    """Newest first (by `published_at`), with keyset cursors that stay stable while videos are
+    added. Carries an `ETag`; send it back in `If-None-Match` to get 304 when nothing changed."""
+    filters = service.VideoFilters(
+        q=q,
+        tag=tag,
+        published_after=published_after,
+        published_before=published_before,
+        updated_since=updated_since,
+    )
+    videos, next_cursor = await service.list_videos(session, filters, limit=limit, cursor=cursor)
+    page = VideoPage(
+        items=[service.video_summary(video, settings) for video in videos],
+        next_cursor=next_cursor,
+    )
+    return cached_json(
+        request, page.model_dump_json().encode(), headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get(
+    "/videos/{video_id}",
+    response_model=VideoDetail,
+    summary="Get a video with its renditions",
+    tags=["catalogue"],
+    responses={
+        **NOT_MODIFIED,
+        **problem_responses((404, "not_found"), (422, "validation_error")),
+    },
+)
+async def get_video(
+    request: Request, video_id: VideoId, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Everything about one video, including each downloadable rendition with its size and
+    SHA-256. Carries an `ETag` for `If-None-Match`."""
+    video = await service.get_video(session, video_id)
+    body = service.video_detail(video, settings).model_dump_json().encode()
+    return cached_json(request, body, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/videos/{video_id}/thumbnail.jpg",
+    summary="A still image of the video",
+    tags=["catalogue"],
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "JPEG still"},
+        **NOT_MODIFIED,
+        **problem_responses((404, "not_found"), (422, "validation_error")),
+    },
+)
+async def get_thumbnail(
+    request: Request, video_id: VideoId, session: SessionDep, storage: StorageDep
+) -> Response:
+    """The JPEG still named by the video's `thumbnail_url`."""
+    video = await service.get_video(session, video_id)
+    if video.thumbnail_key is None:
+        raise VideoNotFound
+    chunks = [chunk async for chunk in storage.read(video.thumbnail_key)]
+    image = b"".join(chunks)
+    etag = strong_etag(image)
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(image, media_type="image/jpeg", headers=headers)
+
+
+@router.post(
+    "/videos/{video_id}/renditions/{rendition_id}/download-url",
+    response_model=DownloadUrl,
+    summary="Get a signed download URL",
+    tags=["downloads"],
+    responses=problem_responses(
+        (401, "invalid_token"),
+        (403, "email_not_verified"),
+        (403, "insufficient_scope"),
+        (404, "not_found"),
+        (422, "validation_error"),
+        (429, "rate_limited"),
+    ),
+)
+async def create_download_url(
+    video_id: VideoId,
+    rendition_id: Annotated[uuid.UUID, Path(description="One of the video's renditions")],
+    principal: Downloader,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    clock: ClockDep,
+    address: ClientAddressDep,
+) -> JSONResponse:
+    """For verified accounts and partner clients holding `media:download`. The URL is signed,
+    expires after `MEDIA_DOWNLOAD_URL_TTL_SECONDS` (one hour by default), needs no token to
+    use, and supports `Range` so interrupted downloads resume. Each grant is audited."""
+    grant = await service.issue_download_url(
+        session,
+        principal=principal,
+        video_id=video_id,
+        rendition_id=rendition_id,
+        signer=signer,
+        settings=settings,
+        now=clock.now(),
+        client_address=address,
+    )
+    return JSONResponse(grant.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+DOWNLOAD_PATH = "/downloads/{rendition_id}/{filename}"
+DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The whole file",
+        "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+        "headers": FILE_HEADERS,
+    },
+    206: {
+        "description": "The requested byte range (`Content-Range` says which)",
+        "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+        "headers": {**FILE_HEADERS, "Content-Range": {"schema": {"type": "string"}}},
+    },
+    304: {"description": "Not modified: the `If-None-Match` ETag is current"},
+    **problem_responses(
+        (403, "invalid_signature"),
+        (404, "not_found"),
+        (410, "link_expired"),
+        (416, "range_not_satisfiable"),
+        (503, "file_unavailable"),
+    ),
+}
+
+
+@router.get(
+    DOWNLOAD_PATH,
+    operation_id="download_file",
+    summary="Download a file through a signed URL",
+    tags=["downloads"],
+    response_class=Response,
+    responses=DOWNLOAD_RESPONSES,
+)
+@router.head(
+    DOWNLOAD_PATH,
+    operation_id="download_file_head",
+    summary="Headers of a download (size, ETag, digest) without the body",
+    tags=["downloads"],
+    response_class=Response,
+    responses=DOWNLOAD_RESPONSES,
+)
+async def download(
+    request: Request,
+    rendition_id: str,
+    filename: str,
+    settings: SettingsDep,
+    signer: SignerDep,
+    clock: ClockDep,
+    storage: StorageDep,
+    files: RenditionFilesDep,
+    sub: Annotated[str | None, Query(description="Who the URL was issued to")] = None,
+    exp: Annotated[str | None, Query(description="Expiry, Unix seconds")] = None,
+    sig: Annotated[str | None, Query(description="HMAC-SHA256 signature")] = None,
+) -> Response:
+    """Answers `GET` and `HEAD`; a single `Range` gets 206 and an unsatisfiable one 416;
+    `If-Range` and `If-None-Match` are honoured. A forged or altered URL gets 403
+    `invalid_signature`, an expired one 410 `link_expired`. The filename is cosmetic."""
+    signer.verify(rendition_id, sub, exp, sig, now=clock.now())
+    try:
+        parsed_id = uuid.UUID(rendition_id)
+    except ValueError as exc:  # only reachable with our own secret: treat as forged
+        raise InvalidSignature from exc
+    file = await files.get(parsed_id)
+    if file is None:
+        raise RenditionNotFound
+    accel = settings.accel_prefix if settings.accel_redirect else None
+    return await file_response(request, file, storage, accel_prefix=accel)

@@ -1,0 +1,24 @@
+"""News service settings: `NEWS_*`, plus the contract's shared names."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import ServiceSettings
+
+
+class NewsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWS_", extra="ignore")
+
+    database_url: str | None = None
+    feed_title: str = "NATO Multimedia: news"
+    feed_author: str = "NATO"
+    # How many of the latest published articles the JSON Feed and Atom documents carry.
+    feed_size: int = Field(50, ge=1, le=500)
+    # Shared caches may keep public reads this long; drafts are never cached.
+    cache_max_age_seconds: int = Field(60, ge=0)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or self.sqlite_url("news")

@@ -1,0 +1,58 @@
+"""Dependencies of the news routes: who is asking, and the article a path names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from services.common.clock import Clock
+from services.common.database import SessionDep
+from services.common.jwt import Principal
+from services.common.security import CurrentPrincipal, OptionalPrincipal
+from services.news.config import NewsSettings
+from services.news.exceptions import EditorRequired
+from services.news.models import Article
+from services.news.service import get_article
+
+EDITOR_SCOPE = "editor"
+
+
+def is_editor(principal: Principal | None) -> bool:
+    return principal is not None and EDITOR_SCOPE in principal.scopes
+
+
+async def require_editor(principal: CurrentPrincipal) -> Principal:
+    if not is_editor(principal):
+        raise EditorRequired
+    return principal
+
+
+async def reader_is_editor(principal: OptionalPrincipal) -> bool:
+    """Anyone may read; an editor's token also shows drafts. A bad token is still a 401."""
+    return is_editor(principal)
+
+
+def news_settings(request: Request) -> NewsSettings:
+    settings: NewsSettings = request.app.state.settings
+    return settings
+
+
+def now(request: Request) -> datetime:
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
+Editor = Annotated[Principal, Depends(require_editor)]
+ReaderIsEditor = Annotated[bool, Depends(reader_is_editor)]
+Settings = Annotated[NewsSettings, Depends(news_settings)]
+Now = Annotated[datetime, Depends(now)]
+SlugPath = Annotated[str, Path(max_length=120, description="The article's slug")]
+
+
+async def article_for_editor(session: SessionDep, slug: SlugPath, _: Editor) -> Article:
+    return await get_article(session, slug, include_drafts=True)
+
+
+EditableArticle = Annotated[Article, Depends(article_for_editor)]

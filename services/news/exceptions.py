@@ -1,0 +1,29 @@
+"""The news service's errors, each with its stable problem+json `code`."""
+
+from __future__ import annotations
+
+from services.common.problems import FieldError, InsufficientScope, NotFound, ProblemError
+
+
+class ArticleNotFound(NotFound):
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"No article has the slug {slug!r}.")
+
+
+class EditorRequired(InsufficientScope):
+    def __init__(self) -> None:
+        super().__init__(
+            "This call needs an access token with the editor role.",
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="editor"'},
+        )
+
+
+class InvalidArticle(ProblemError):
+    status = 422
+    code = "validation_error"
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(
+            "The request is not valid.",
+            errors=[FieldError(field=field, code=code, message=message)],
+        )

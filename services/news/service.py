@@ -1,0 +1,305 @@
+"""The rules of the news service: who sees what, how articles are written, listed and found.
+
+Functions here flush and never commit; the request (or command) that calls them commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from services.common.pagination import InvalidCursor, decode_cursor, encode_cursor
+from services.common.problems import ProblemError
+from services.news.exceptions import ArticleNotFound, InvalidArticle
+from services.news.models import Article, ArticleTag
+from services.news.sanitise import plain_text, sanitise_html
+from services.news.schemas import ArticleCreate, ArticleImport, ArticleUpdate, normalise_tag
+from services.news.search import SearchIndex, search_index, search_terms
+from services.news.slugs import unique_slug
+
+
+def search_for(session: AsyncSession) -> SearchIndex:
+    return search_index(session.get_bind().dialect.name)
+
+
+def _with_tags() -> Select[Article]:
+    return select(Article).options(selectinload(Article.tag_rows))
+
+
+@dataclass(frozen=True)
+class ArticleQuery:
+    include_drafts: bool = False
+    tag: str | None = None
+    published_after: datetime | None = None
+    published_before: datetime | None = None
+    q: str | None = None
+    limit: int = 20
+    cursor: str | None = None
+
+
+def _sort_key(include_drafts: bool) -> ColumnElement[Any]:
+    # Drafts may have no publication time yet; editors see them placed by their creation.
+    if include_drafts:
+        return func.coalesce(Article.published_at, Article.created_at)
+    return Article.published_at.expression
+
+
+def _before(key: ColumnElement[Any], at: datetime, article_id: uuid.UUID) -> ColumnElement[bool]:
+    """Strictly after (at, id) in newest-first order."""
+    return or_(key < at, and_(key == at, Article.id < article_id))
+
+
+def _parse_cursor(cursor: str, *, ranked: bool) -> tuple[float | None, datetime, uuid.UUID]:
+    values = decode_cursor(cursor, 3 if ranked else 2)
+    try:
+        rank = float(values[0]) if ranked else None
+        at = datetime.fromisoformat(str(values[-2]))
+        article_id = uuid.UUID(str(values[-1]))
+    except ValueError as exc:
+        raise InvalidCursor from exc
+    if at.tzinfo is None:
+        raise InvalidCursor
+    return rank, at, article_id
+
+
+async def list_articles(
+    session: AsyncSession, query: ArticleQuery
+) -> tuple[list[Article], str | None]:
+    """A page, newest first; with `q`, best match first. Keyset cursors, so inserts never
+    shift a page under a reader."""
+    key = _sort_key(query.include_drafts)
+    statement = _with_tags()
+    if not query.include_drafts:
+        statement = statement.where(Article.status == "published")
+    if query.tag is not None:
+        tagged = select(ArticleTag.article_id).where(ArticleTag.tag == normalise_tag(query.tag))
+        statement = statement.where(Article.id.in_(tagged))
+    if query.published_after is not None:
+        statement = statement.where(Article.published_at >= query.published_after)
+    if query.published_before is not None:
+        statement = statement.where(Article.published_at < query.published_before)
+
+    rank: ColumnElement[Any] | None = None
+    if query.q is not None:
+        terms = search_terms(query.q)
+        if not terms:
+            # Nothing searchable (only stop words or punctuation): nothing can match.
+            if query.cursor is not None:
+                _parse_cursor(query.cursor, ranked=True)
+            return [], None
+        matches = search_for(session).matches(terms)
+        rank = matches.c.rank
+        statement = statement.join(matches, matches.c.article_id == Article.id).add_columns(rank)
+
+    if query.cursor is not None:
+        after_rank, at, article_id = _parse_cursor(query.cursor, ranked=rank is not None)
+        if rank is not None:
+            statement = statement.where(
+                or_(rank < after_rank, and_(rank == after_rank, _before(key, at, article_id)))
+            )
+        else:
+            statement = statement.where(_before(key, at, article_id))
+
+    order: list[ColumnElement[Any]] = [key.desc(), Article.id.desc()]
+    if rank is not None:
+        order.insert(0, rank.desc())
+    statement = statement.add_columns(key.label("sort_key")).order_by(*order)
+    rows = (await session.execute(statement.limit(query.limit + 1))).all()
+
+    articles = [row[0] for row in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        sort_at: datetime = last.sort_key
+        position: list[Any] = [sort_at.isoformat(), str(last[0].id)]
+        if rank is not None:
+            position.insert(0, float(last.rank))
+        next_cursor = encode_cursor(*position)
+    return articles, next_cursor
+
+
+async def get_article(session: AsyncSession, slug: str, *, include_drafts: bool) -> Article:
+    article = await session.scalar(_with_tags().where(Article.slug == slug))
+    if article is None or (not article.is_published and not include_drafts):
+        # A draft's existence is nobody's business but the editors'.
+        raise ArticleNotFound(slug)
+    return article
+
+
+async def latest_published(session: AsyncSession, count: int) -> Sequence[Article]:
+    statement = (
+        _with_tags()
+        .where(Article.status == "published")
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(count)
+    )
+    return (await session.scalars(statement)).all()
+
+
+def _set_body(article: Article, raw_html: str) -> None:
+    article.body = sanitise_html(raw_html)
+    article.body_text = plain_text(article.body)
+
+
+def _set_tags(article: Article, tags: list[str]) -> None:
+    # Keep the rows of tags that stay, so no row is deleted and re-inserted under the same key.
+    existing = {row.tag: row for row in article.tag_rows}
+    rows = []
+    for position, tag in enumerate(tags):
+        row = existing.get(tag) or ArticleTag(tag=tag)
+        row.position = position
+        rows.append(row)
+    article.tag_rows = rows
+
+
+def _publication_time(status: str, published_at: datetime | None, now: datetime) -> datetime | None:
+    if status == "published" and published_at is None:
+        return now
+    return published_at
+
+
+async def _flush_new(session: AsyncSession, article: Article) -> None:
+    session.add(article)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Another editor took the same slug between our check and our insert.
+        raise ProblemError(
+            "Another article with this slug was created at the same moment; try again.",
+            status=409,
+            code="conflict",
+        ) from exc
+    await search_for(session).index(session, article)
+
+
+async def create_article(
+    session: AsyncSession, data: ArticleCreate, *, now: datetime, slug: str | None = None
+) -> Article:
+    article = Article(
+        id=uuid.uuid4(),
+        slug=slug or await unique_slug(session, data.title),
+        title=data.title,
+        summary=data.summary,
+        status=data.status,
+        published_at=_publication_time(data.status, data.published_at, now),
+        location=data.location,
+        language=data.language,
+        related_video_ids=[str(video_id) for video_id in data.related_video_ids],
+        created_at=now,
+        updated_at=now,
+        tag_rows=[],
+    )
+    _set_body(article, data.body)
+    _set_tags(article, data.tags)
+    await _flush_new(session, article)
+    return article
+
+
+def _apply(article: Article, changes: dict[str, Any], now: datetime) -> bool:
+    """Set the changed fields; True when anything differs from what was stored."""
+    before = _snapshot(article)
+    for name in ("title", "summary", "location", "language", "status"):
+        if name in changes:
+            setattr(article, name, changes[name])
+    if "body" in changes:
+        _set_body(article, changes["body"])
+    if "tags" in changes:
+        _set_tags(article, changes["tags"])
+    if "related_video_ids" in changes:
+        article.related_video_ids = [str(video_id) for video_id in changes["related_video_ids"]]
+    if "published_at" in changes:
+        article.published_at = changes["published_at"]
+    if article.status == "published" and article.published_at is None:
+        if "published_at" in changes and "status" not in changes:
+            raise InvalidArticle(
+                "published_at", "required", "A published article needs a publication time."
+            )
+        article.published_at = now
+    changed = _snapshot(article) != before
+    if changed:
+        article.updated_at = now
+    return changed
+
+
+def _snapshot(article: Article) -> tuple[Any, ...]:
+    return (
+        article.title,
+        article.summary,
+        article.body,
+        article.location,
+        article.language,
+        article.status,
+        article.published_at,
+        tuple(article.related_video_ids),
+        tuple(article.tags),
+    )
+
+
+async def update_article(
+    session: AsyncSession, article: Article, data: ArticleUpdate, *, now: datetime
+) -> Article:
+    changes = {name: getattr(data, name) for name in data.model_fields_set}
+    if _apply(article, changes, now):
+        await session.flush()
+        await search_for(session).index(session, article)
+    return article
+
+
+async def publish_article(session: AsyncSession, article: Article, *, now: datetime) -> Article:
+    """Publishing twice changes nothing; a planned `published_at` is kept."""
+    if not article.is_published:
+        article.status = "published"
+        article.published_at = article.published_at or now
+        article.updated_at = now
+        await session.flush()
+    return article
+
+
+async def delete_article(session: AsyncSession, article: Article) -> None:
+    await search_for(session).remove(session, article.id)
+    await session.delete(article)
+    await session.flush()
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+async def import_articles(
+    session: AsyncSession, rows: Sequence[ArticleImport], *, now: datetime
+) -> ImportResult:
+    """Insert or update by slug; rows already matching what is stored are left alone."""
+    result = ImportResult()
+    slugs = [row.slug for row in rows]
+    stored = {
+        article.slug: article
+        for article in await session.scalars(_with_tags().where(Article.slug.in_(slugs)))
+    }
+    for row in rows:
+        article = stored.get(row.slug)
+        if article is None:
+            await create_article(session, row, now=now, slug=row.slug)
+            result.created += 1
+            continue
+        changes = row.model_dump(exclude={"slug"})
+        if row.published_at is None:
+            # A row without a time keeps the one it was first published with.
+            changes.pop("published_at")
+        if _apply(article, changes, now):
+            await session.flush()
+            await search_for(session).index(session, article)
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    return result

@@ -1,0 +1,264 @@
+"""docker-compose.yml, the Dockerfile and the deploy scripts: what can be checked without Docker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import yaml
+
+from services.gateway.nginx.config import DOCKER
+from tests.conftest import POSTGRES_URL, unavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+APP_SERVICES = ("auth", "media", "news")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return loaded
+
+
+def compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    docker = shutil.which("docker")
+    if docker is None:
+        return None
+    plugin = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+    return [docker, "compose"] if plugin.returncode == 0 else None
+
+
+def test_compose_validates_the_file() -> None:
+    command = compose_command()
+    if command is None:
+        unavailable("docker-compose", "neither docker-compose nor `docker compose` is installed")
+    assert command is not None
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE_FILE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_services_start_only_after_migrations_succeeded(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "natomedia migrate" in " ".join(services["migrate"]["command"])
+    assert services["migrate"]["restart"] == "no"
+    for name in APP_SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+    gateway = services["gateway"]["depends_on"]
+    assert {name: gateway[name]["condition"] for name in APP_SERVICES} == dict.fromkeys(
+        APP_SERVICES, "service_healthy"
+    )
+
+
+def test_every_long_running_service_has_a_health_check(compose: dict[str, Any]) -> None:
+    for name, definition in compose["services"].items():
+        if name != "migrate":
+            assert definition.get("healthcheck", {}).get("test"), name
+
+
+def test_the_app_services_run_in_production_mode(compose: dict[str, Any]) -> None:
+    for name in (*APP_SERVICES, "migrate"):
+        environment = compose["services"][name]["environment"]
+        assert environment["NATOMEDIA_ENV"] == "production", name
+
+
+def test_only_the_gateway_may_name_client_addresses(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    gateway_address = services["gateway"]["networks"]["backend"]["ipv4_address"]
+
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["NATOMEDIA_TRUSTED_PROXIES"] == gateway_address
+        assert "ports" not in services[name], f"{name} must be reachable only via the gateway"
+
+
+def test_media_files_are_shared_between_media_and_the_gateway(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    media_environment = services["media"]["environment"]
+
+    assert media_environment["MEDIA_ACCEL_REDIRECT"] == "true"
+    assert f"media:{media_environment['MEDIA_STORAGE_DIR']}" in services["media"]["volumes"]
+    assert f"media:{DOCKER.media_root}:ro" in services["gateway"]["volumes"]
+    assert "media" in compose["volumes"]
+
+
+def test_the_migrate_job_writes_the_api_document_the_gateway_serves(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    command = " ".join(services["migrate"]["command"])
+
+    assert f"> {DOCKER.docs_root}/openapi.json" in command
+    assert f"> {DOCKER.docs_root}/docs.html" in command
+    assert f"docs:{DOCKER.docs_root}" in services["migrate"]["volumes"]
+    assert f"docs:{DOCKER.docs_root}:ro" in services["gateway"]["volumes"]
+
+
+def test_the_gateway_config_names_the_compose_services(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in APP_SERVICES:
+        assert DOCKER.upstreams[name] == [f"{name}:8000"]
+        assert services[name]["command"][-2:] == ["--port", "8000"]
+    assert services["gateway"]["ports"][0].endswith(f":{DOCKER.listen}")
+
+
+def test_secrets_come_from_mounted_files_never_from_literals(compose: dict[str, Any]) -> None:
+    declared = compose["secrets"]
+    for name, definition in compose["services"].items():
+        mounted = set(definition.get("secrets", []))
+        for key, value in (definition.get("environment") or {}).items():
+            if key.endswith("_FILE") and str(value).startswith("/run/secrets/"):
+                secret = str(value).removeprefix("/run/secrets/")
+                assert secret in mounted, f"{name}: {key} names an unmounted secret"
+                assert secret in declared
+            elif any(word in key for word in ("SECRET", "PASSWORD", "SIGNING_KEY", "HASH_KEY")):
+                assert value is None, f"{name}: {key} must come from a file or the shell"
+
+
+def test_the_secrets_script_makes_every_declared_file(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    script = ROOT / "deploy" / "generate-secrets.sh"
+
+    subprocess.run(["sh", str(script), str(tmp_path)], check=True, capture_output=True)
+    first = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    subprocess.run(["sh", str(script), str(tmp_path)], check=True, capture_output=True)
+
+    for definition in compose["secrets"].values():
+        name = Path(definition["file"]).name
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == first
+    url = (tmp_path / "auth_database_url").read_text()
+    assert url.startswith("postgresql+asyncpg://auth:")
+    assert (tmp_path / "auth_db_password").read_text() in url
+
+
+def test_no_secret_can_enter_the_image() -> None:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    ignored = [line for line in lines if line and not line.startswith("#")]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+
+    assert ignored[0] == "*"  # everything is excluded unless listed after it
+    assert not any(line.startswith("!deploy/secrets") for line in ignored)
+    assert "COPY services/gateway/nginx/docker.conf" in dockerfile
+    assert (ROOT / "services/gateway/nginx/docker.conf").exists()
+    assert "deploy/secrets" not in dockerfile
+
+
+def run_entrypoint(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), *command],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_entrypoint_reads_secrets_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "media_signing_secret"
+    secret.write_text("s3cr3t-value")
+
+    result = run_entrypoint(
+        {"MEDIA_SIGNING_SECRET_FILE": str(secret), "AUTH_SIGNING_KEY_FILE": "/run/secrets/key"},
+        "sh",
+        "-c",
+        'printf "%s|%s|%s" "$MEDIA_SIGNING_SECRET" "${MEDIA_SIGNING_SECRET_FILE:-unset}" '
+        '"$AUTH_SIGNING_KEY_FILE"',
+    )
+
+    assert result.returncode == 0, result.stderr
+    # The auth service reads its key file itself: that path is passed on untouched.
+    assert result.stdout == "s3cr3t-value|unset|/run/secrets/key"
+
+
+def test_the_entrypoint_refuses_a_secret_given_twice(tmp_path: Path) -> None:
+    secret = tmp_path / "key"
+    secret.write_text("one")
+
+    result = run_entrypoint(
+        {"AUTH_CODE_HASH_KEY_FILE": str(secret), "AUTH_CODE_HASH_KEY": "two"}, "true"
+    )
+
+    assert result.returncode != 0
+    assert "both AUTH_CODE_HASH_KEY and AUTH_CODE_HASH_KEY_FILE" in result.stderr
+
+
+def test_the_entrypoint_refuses_an_unreadable_secret(tmp_path: Path) -> None:
+    result = run_entrypoint({"SMTP_PASSWORD_FILE": str(tmp_path / "absent")}, "true")
+
+    assert result.returncode != 0
+    assert "SMTP_PASSWORD_FILE" in result.stderr
+
+
+@pytest.mark.postgres
+async def test_the_postgres_init_script_makes_one_owned_database_per_service(
+    tmp_path: Path,
+) -> None:
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    try:
+        admin = await asyncpg.connect(POSTGRES_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        unavailable("postgres", str(exc))
+    suffix = uuid.uuid4().hex[:8]
+    names = [f"natomedia_init_{service}_{suffix}" for service in ("auth", "media")]
+    for name in names:
+        (tmp_path / f"{name}_db_password").write_text(f"pw-{name}")
+    host = POSTGRES_URL.split("@", 1)[1].split("/", 1)[0]
+    try:
+        result = subprocess.run(
+            ["sh", str(ROOT / "deploy" / "postgres" / "init-databases.sh")],
+            env={
+                "PATH": os.environ["PATH"],
+                "POSTGRES_USER": POSTGRES_URL.split("://", 1)[1].split("@", 1)[0],
+                "PGHOST": host.split(":")[0],
+                "PGPORT": host.split(":")[1] if ":" in host else "5432",
+                "NATOMEDIA_DATABASES": " ".join(names),
+                "NATOMEDIA_SECRETS_DIR": str(tmp_path),
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+
+        owners = await admin.fetch(
+            "SELECT datname, pg_get_userbyid(datdba) AS owner FROM pg_database"
+            " WHERE datname = ANY($1::text[])",
+            names,
+        )
+        assert {row["datname"]: row["owner"] for row in owners} == {name: name for name in names}
+        # Each role can build its own schema (what its migrations do) in its own database.
+        base = POSTGRES_URL.rsplit("/", 1)[0].split("@", 1)[1]
+        owner = await asyncpg.connect(
+            f"postgresql://{names[0]}:pw-{names[0]}@{base}/{names[0]}", timeout=3
+        )
+        try:
+            await owner.execute("CREATE TABLE probe (id int)")
+        finally:
+            await owner.close()
+    finally:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+        await admin.close()

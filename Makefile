@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,5 +29,16 @@ format: install
 	$(BIN)/ruff check --fix services tests
 	$(BIN)/ruff format services tests
 
+bench: install ## each service against its limits and fastapi-users; writes bench/results.md
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-smoke: install ## the same harness in seconds (what CI runs); times nothing
+	$(BIN)/python bench/run.py --smoke $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+
+SOAK_SECONDS ?= 60
+.PHONY: soak
+soak: install ## bounded mixed load on `natomedia stack` (PostgreSQL, Redis, nginx), then the books
+	$(BIN)/python soak/run.py --duration $(SOAK_SECONDS) --results soak/results.md

@@ -14,7 +14,12 @@ from services.common.clock import Clock, SystemClock
 from services.common.database import Database
 from services.common.health import health_router
 from services.common.jwt import TokenVerifier
-from services.common.problems import CatchAllMiddleware, Problem, install_problem_handlers
+from services.common.problems import (
+    PROBLEM_JSON,
+    CatchAllMiddleware,
+    Problem,
+    install_problem_handlers,
+)
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
 from services.common.settings import ServiceSettings
@@ -119,7 +124,28 @@ def _register_problem_schema(app: FastAPI) -> None:
         ):
             components.setdefault(name, definition)
         components["Problem"].pop("$defs", None)
+        _document_validation_errors_as_problems(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_validation_errors_as_problems(schema: dict[str, Any]) -> None:
+    """FastAPI documents its own 422 as application/json HTTPValidationError; ours is a problem."""
+    framework_ref = "#/components/schemas/HTTPValidationError"
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            response = operation.get("responses", {}).get("422")
+            if not isinstance(response, dict):
+                continue
+            content = response.get("content", {})
+            framework = content.get("application/json", {}).get("schema", {})
+            if framework.get("$ref") == framework_ref:
+                content.pop("application/json")
+                content.setdefault(
+                    PROBLEM_JSON,
+                    {"schema": {"$ref": "#/components/schemas/Problem"}},
+                )

@@ -20,12 +20,20 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
                     await self._refuse(scope, receive, send)
                     return
-                break
+                declared = True
+            elif name == b"transfer-encoding":
+                chunked = True
+        # An HTTP/1 server delivers no more than Content-Length, and no body at all without it or
+        # chunked framing: only chunked bodies need counting, so most requests skip the wrappers.
+        if not chunked and (declared or scope.get("http_version") in ("1.0", "1.1")):
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         exceeded = False

@@ -173,6 +173,10 @@ CODES_BY_STATUS = {
 }
 
 
+# PostgreSQL cannot store NUL or untranslatable characters in text: the client's input, not a bug.
+TEXT_THE_DATABASE_REFUSES = frozenset({"22021", "22P05"})
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
@@ -197,6 +201,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(exc.status_code, code, detail, headers=exc.headers)
 
+    @app.exception_handler(UnicodeError)
+    async def _bad_text(_: Request, exc: UnicodeError) -> JSONResponse:
+        # JSON may carry lone surrogates (\ud800) that no encoder accepts further down.
+        logger.info("undecodable text in a request: %s", type(exc).__name__)
+        return problem_response(
+            400, "invalid_text", "The request contains text that is not valid Unicode."
+        )
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)
     @app.exception_handler(OSError)
@@ -213,6 +225,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return await _unavailable(request, exc)
+        if getattr(exc.orig, "sqlstate", None) in TEXT_THE_DATABASE_REFUSES:
+            return await _bad_text(request, UnicodeError(str(exc.orig)))
         logger.error("database error", exc_info=exc)
         return internal_error_response()
 

@@ -1,0 +1,45 @@
+"""Bench-only app: one media-style read, with and without the common bearer-token dependency.
+
+The media service has no token-protected read that skips the database, so the cost of token
+verification is measured here: the same factory (`create_service_app`, every middleware), the
+same verifier (`build_token_verifier`, JWKS fetched from the running auth service), the same
+bytes as the video detail; the only difference between the two routes is `CurrentPrincipal`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Response
+
+from services.common.app import create_service_app
+from services.common.database import Database
+from services.common.security import CurrentPrincipal, build_token_verifier
+from services.common.settings import ServiceSettings
+
+BODY = Path(os.environ["BENCH_TOKEN_APP_BODY"]).read_bytes()
+
+
+def create_app() -> FastAPI:
+    router = APIRouter(prefix="/v1/media")
+
+    @router.get("/bench/open")
+    async def open_read() -> Response:
+        return Response(BODY, media_type="application/json")
+
+    @router.get("/bench/protected")
+    async def protected_read(principal: CurrentPrincipal) -> Response:
+        return Response(BODY, media_type="application/json")
+
+    settings = ServiceSettings()
+    return create_service_app(
+        title="bench token probe",
+        description="bench only",
+        prefix="/v1/media",
+        settings=settings,
+        # Never opened: neither route touches a database.
+        database=Database(settings.sqlite_url("bench-token-app")),
+        routers=[router],
+        token_verifier=build_token_verifier(settings),
+    )

@@ -20,14 +20,14 @@ test: install ## the whole suite; PostgreSQL/Redis/nginx tests skip when unreach
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check services tests
-	$(BIN)/ruff format --check services tests
+	$(BIN)/ruff check services tests bench soak
+	$(BIN)/ruff format --check services tests bench soak
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff check --fix services tests
-	$(BIN)/ruff format services tests
+	$(BIN)/ruff check --fix services tests bench soak
+	$(BIN)/ruff format services tests bench soak
 
 bench: install ## each service against its limits and fastapi-users; writes bench/results.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

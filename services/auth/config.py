@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import CommaList, RefuseDevSecretsInProduction, ServiceSettings
@@ -49,6 +49,33 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
     mail_poll_seconds: float = 1.0
     mail_retry_base_seconds: float = 2.0
     mail_retry_max_seconds: float = 300.0
+    mail_batch_size: int = 20
+    # A claimed message is someone else's to retry only after this long (a crashed sender).
+    mail_lease_seconds: float = 120.0
+    smtp_timeout_seconds: float = 30.0
+
+    # Rate limits in the `limits` notation. Per client address unless named otherwise.
+    register_rate_limit: str = "10/minute"
+    verify_rate_limit: str = "30/minute"
+    resend_rate_limit: str = "10/minute"
+    password_reset_rate_limit: str = "10/minute"
+    login_rate_limit: str = "30/minute"
+    # Failed logins for one account from one address, and from everywhere: moving windows, so
+    # an attacker can hold a victim's account for at most the window, never for good.
+    login_failures_per_account_and_address: str = "5/5minutes"
+    login_failures_per_account: str = "50/hour"
+    # Mail about one address (codes, notices): silently skipped beyond these, whether or not an
+    # account exists, so nobody can bomb an inbox through us.
+    mail_per_address_limits: CommaList = Field(default_factory=lambda: ["1/minute", "5/hour"])
+    token_rate_limit_per_client: str = "60/minute"
+    token_failures_per_client: str = "10/minute"
+
+    @field_validator("mail_per_address_limits", mode="before")
+    @classmethod
+    def _limits_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -71,21 +71,11 @@ async def test_mail_queued_during_an_outage_is_delivered_exactly_once(tmp_path: 
     assert len(set(codes)) == len(codes)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="per-message backoff lets a replaced (dead) code arrive after its replacement: the "
-    "user types the last code received and gets invalid_code (reported to auth)",
-)
 async def test_after_an_outage_the_last_code_received_is_the_valid_one(tmp_path: Path) -> None:
     _, _, verify = await _outage(tmp_path)
     assert verify.status_code == 200, verify.text
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="per-message backoff: after an outage, rows with fewer failed attempts come due "
-    "first, so mail leaves out of queue order (reported to auth)",
-)
 async def test_mail_queued_during_an_outage_leaves_in_queue_order(tmp_path: Path) -> None:
     sink, queued, _ = await _outage(tmp_path)
     assert [mail.recipients[0] for mail in sink.messages] == queued

@@ -1,0 +1,92 @@
+"""The emails the auth service sends, worded as the product's account pages are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+BRAND = "NATO Multimedia"
+
+
+@dataclass(frozen=True)
+class Email:
+    recipient: str
+    subject: str
+    text: str
+    html: str
+
+
+def _compose(recipient: str, subject: str, paragraphs: list[str], code: str | None = None) -> Email:
+    text_parts = list(paragraphs)
+    html_parts = [f"<p>{escape(paragraph)}</p>" for paragraph in paragraphs]
+    if code is not None:
+        # The code comes first in the plain text so mail clients and tests find it at once.
+        text_parts.insert(0, f"Verification code: {code}")
+        html_parts.insert(
+            0,
+            '<p>Verification code</p><p style="font-size:28px;font-weight:bold;'
+            f'letter-spacing:4px">{escape(code)}</p>',
+        )
+    text_parts.append(f"{BRAND}\nAccess NATO's broadcast-quality video content free of charge")
+    html = (
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        f"<h1>{escape(subject)}</h1>{''.join(html_parts)}"
+        f"<p>{BRAND}<br>Access NATO&rsquo;s broadcast-quality video content free of charge</p>"
+        "</body></html>"
+    )
+    return Email(recipient, subject, "\n\n".join(text_parts) + "\n", html)
+
+
+def verification_code(recipient: str, code: str, minutes: int) -> Email:
+    return _compose(
+        recipient,
+        "Check your inbox and enter verification code",
+        [
+            "We have sent a verification code to your email address. Enter the code to verify "
+            f"your account. This code will expire in {minutes} minutes.",
+            "Didn't ask for it? Someone may have typed your address by mistake; you can ignore "
+            "this message.",
+        ],
+        code,
+    )
+
+
+def account_exists(recipient: str) -> Email:
+    return _compose(
+        recipient,
+        f"You already have a {BRAND} account",
+        [
+            f"Someone, perhaps you, tried to create a {BRAND} account with this email address. "
+            "You already have an account, so nothing was changed.",
+            "Log in with your password. If you have forgotten it, choose Reset password: enter "
+            "the email address you registered with and we will send you a code to reset your "
+            "password.",
+        ],
+    )
+
+
+def password_reset_code(recipient: str, code: str, minutes: int) -> Email:
+    return _compose(
+        recipient,
+        "Reset password",
+        [
+            "We have sent a verification code to your email address. Enter the code to reset "
+            f"your password. This code will expire in {minutes} minutes.",
+            "Didn't ask to reset your password? You can ignore this message; your password "
+            "stays as it is.",
+        ],
+        code,
+    )
+
+
+def password_changed(recipient: str) -> Email:
+    return _compose(
+        recipient,
+        "Your password has been updated",
+        [
+            f"The password of your {BRAND} account has been updated, and every device that "
+            "was signed in has been signed out. Log in with your new password.",
+            "If you did not change it, reset your password now and check your email account's "
+            "security.",
+        ],
+    )

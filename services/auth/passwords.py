@@ -1,0 +1,122 @@
+"""The password rule (product + blocklist + no email) and Argon2id hashing off the event loop."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from functools import cache
+from importlib import resources
+
+import anyio
+from passlib.context import CryptContext
+
+from services.auth.config import AuthSettings
+
+MIN_LENGTH = 12
+MAX_LENGTH = 128
+# The shortest local part worth refusing inside a password; "jo" would forbid half the alphabet.
+MIN_EMAIL_FRAGMENT = 3
+
+RULE_MESSAGES = {
+    "too_short": f"Use at least {MIN_LENGTH} characters.",
+    "too_long": f"Use at most {MAX_LENGTH} characters.",
+    "whitespace": "Spaces are not allowed.",
+    "missing_lowercase": "Include a lowercase letter.",
+    "missing_uppercase": "Include an uppercase letter.",
+    "missing_digit": "Include a number.",
+    "missing_symbol": "Include a symbol.",
+    "too_common": "This password is too common; choose another.",
+    "contains_email": "The password must not contain your email address.",
+}
+
+_EDGE_DECORATION = string.digits + string.punctuation
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    text = resources.files("services.auth").joinpath("common-passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def _is_common(password: str) -> bool:
+    lowered = password.lower()
+    # "Dragon2024!" is "dragon" with the decoration every rule-follower adds.
+    core = lowered.strip(_EDGE_DECORATION)
+    blocklist = common_passwords()
+    return lowered in blocklist or (len(core) >= 4 and core in blocklist)
+
+
+def failed_rules(password: str, email_local_part: str | None = None) -> list[str]:
+    """Every rule id the password breaks, in a stable order (empty when it is acceptable)."""
+    failed = []
+    if len(password) < MIN_LENGTH:
+        failed.append("too_short")
+    if len(password) > MAX_LENGTH:
+        failed.append("too_long")
+    if any(char.isspace() for char in password):
+        failed.append("whitespace")
+    if not any(char.islower() for char in password):
+        failed.append("missing_lowercase")
+    if not any(char.isupper() for char in password):
+        failed.append("missing_uppercase")
+    if not any(char.isdigit() for char in password):
+        failed.append("missing_digit")
+    if not any(not char.isalnum() and not char.isspace() for char in password):
+        failed.append("missing_symbol")
+    if _is_common(password):
+        failed.append("too_common")
+    local = (email_local_part or "").lower()
+    if len(local) >= MIN_EMAIL_FRAGMENT and local in password.lower():
+        failed.append("contains_email")
+    return failed
+
+
+class PasswordHasher:
+    """Argon2id through passlib; every hash and verify runs in a bounded worker pool.
+
+    The pool bound keeps a login storm from starving the event loop's own threads and memory
+    (each Argon2 call takes `argon2_memory_cost` KiB).
+    """
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.context = CryptContext(
+            schemes=["argon2"],
+            argon2__type="ID",
+            argon2__memory_cost=settings.argon2_memory_cost,
+            argon2__rounds=settings.argon2_rounds,
+            argon2__parallelism=settings.argon2_parallelism,
+        )
+        self._threads = settings.hashing_threads
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._dummy_hash: str | None = None
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._threads)
+        return self._limiter
+
+    async def hash(self, password: str) -> str:
+        return str(
+            await anyio.to_thread.run_sync(self.context.hash, password, limiter=self.limiter)
+        )
+
+    async def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
+        """Whether it matches, and a new hash when the stored one uses outdated parameters."""
+        ok, new_hash = await anyio.to_thread.run_sync(
+            self.context.verify_and_update, password, password_hash, limiter=self.limiter
+        )
+        return bool(ok), new_hash
+
+    async def prepare(self) -> None:
+        """Make the stand-in hash now, so the first unknown-email login is not the slow one."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+
+    async def verify_nothing(self, password: str) -> None:
+        """Spend a verification's time when there is no account, so timing reveals nothing."""
+        await self.prepare()
+        assert self._dummy_hash is not None
+        await self.verify(password, self._dummy_hash)

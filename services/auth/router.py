@@ -1,0 +1,358 @@
+"""HTTP routes of the auth service (`/v1/auth`) and its JWKS (`/.well-known/jwks.json`)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Form, Header, Request, Response, status
+
+from services.auth.dependencies import Caller, CurrentAccount, Service
+from services.auth.exceptions import InvalidClient, InvalidGrantRequest, UnsupportedGrantType
+from services.auth.models import ApiClient, User
+from services.auth.schemas import (
+    Account,
+    ApiClientCreated,
+    ApiClientOut,
+    ClientCreateRequest,
+    ClientCredentialsForm,
+    ClientToken,
+    EmailCodeRequest,
+    EmailRequest,
+    LoginRequest,
+    NewsletterRequest,
+    RefreshRequest,
+    RegisterRequest,
+    RegisterResponse,
+    ResetCompleteRequest,
+    ResetTokenResponse,
+    TokenPair,
+)
+from services.auth.service import IssuedTokens
+from services.common.database import SessionDep
+from services.common.http_cache import cached_json
+from services.common.pagination import (
+    Cursor,
+    InvalidCursor,
+    Limit,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
+from services.common.problems import problem_responses
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+well_known = APIRouter(tags=["auth"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+VALIDATION = (422, "validation_error")
+RATE_LIMITED = (429, "rate_limited")
+UNAUTHENTICATED = (401, "invalid_token")
+CODE_ERRORS = ((400, "invalid_code"), (400, "code_expired"), (429, "too_many_attempts"))
+
+
+def _token_pair(response: Response, issued: IssuedTokens) -> TokenPair:
+    response.headers.update(NO_STORE)
+    return TokenPair(
+        access_token=issued.access.token,
+        expires_in=issued.access.expires_in,
+        refresh_token=issued.refresh_token,
+    )
+
+
+def _account(user: User) -> Account:
+    return Account(
+        id=user.id,
+        email=user.email,
+        email_verified=user.email_verified,
+        newsletter=user.newsletter,
+        created_at=user.created_at,
+    )
+
+
+def _client(client: ApiClient) -> ApiClientOut:
+    return ApiClientOut(client_id=client.client_id, name=client.name, created_at=client.created_at)
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RegisterResponse,
+    responses=problem_responses(VALIDATION, (422, "weak_password"), RATE_LIMITED),
+)
+async def register(
+    body: RegisterRequest, session: SessionDep, service: Service, caller: Caller
+) -> RegisterResponse:
+    """Create an account and email it a 6-digit code. A taken address gets the same answer."""
+    await service.register(
+        session, body.email, body.password, newsletter=body.newsletter, caller=caller
+    )
+    return RegisterResponse(code_expires_in=service.settings.code_ttl_seconds)
+
+
+@router.post(
+    "/verify",
+    response_model=TokenPair,
+    responses=problem_responses(VALIDATION, *CODE_ERRORS, RATE_LIMITED),
+)
+async def verify(
+    body: EmailCodeRequest,
+    response: Response,
+    session: SessionDep,
+    service: Service,
+    caller: Caller,
+) -> TokenPair:
+    """Prove the address with the emailed code; answers with a token pair."""
+    issued = await service.verify_email(session, body.email, body.code, caller=caller)
+    return _token_pair(response, issued)
+
+
+@router.post(
+    "/verify/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    responses=problem_responses(VALIDATION, RATE_LIMITED),
+)
+async def resend_verification(
+    body: EmailRequest, session: SessionDep, service: Service, caller: Caller
+) -> Response:
+    """Email a new code (at most once a minute and five times an hour per address)."""
+    await service.resend_verification(session, body.email, caller=caller)
+    return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    responses=problem_responses(VALIDATION, (401, "invalid_credentials"), RATE_LIMITED),
+)
+async def login(
+    body: LoginRequest,
+    response: Response,
+    session: SessionDep,
+    service: Service,
+    caller: Caller,
+) -> TokenPair:
+    """Exchange email and password for a token pair (unverified accounts too)."""
+    issued = await service.login(session, body.email, body.password, caller=caller)
+    return _token_pair(response, issued)
+
+
+@router.post(
+    "/token/refresh",
+    response_model=TokenPair,
+    responses=problem_responses(VALIDATION, UNAUTHENTICATED),
+)
+async def refresh(
+    body: RefreshRequest, response: Response, session: SessionDep, service: Service
+) -> TokenPair:
+    """Spend a refresh token for a new pair. A spent token presented again ends its session."""
+    issued = await service.refresh(session, body.refresh_token)
+    return _token_pair(response, issued)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(VALIDATION),
+)
+async def logout(body: RefreshRequest, session: SessionDep, service: Service) -> Response:
+    """End the session the refresh token belongs to."""
+    await service.logout(session, body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    responses=problem_responses(VALIDATION, RATE_LIMITED),
+)
+async def request_password_reset(
+    body: EmailRequest, session: SessionDep, service: Service, caller: Caller
+) -> Response:
+    """Email a reset code if the address has an account; the answer is the same either way."""
+    await service.request_password_reset(session, body.email, caller=caller)
+    return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post(
+    "/password-reset/verify",
+    response_model=ResetTokenResponse,
+    responses=problem_responses(VALIDATION, *CODE_ERRORS, RATE_LIMITED),
+)
+async def verify_password_reset(
+    body: EmailCodeRequest,
+    response: Response,
+    session: SessionDep,
+    service: Service,
+    caller: Caller,
+) -> ResetTokenResponse:
+    """Exchange the emailed reset code for a short-lived, single-use reset token."""
+    token, expires_in = await service.verify_password_reset(
+        session, body.email, body.code, caller=caller
+    )
+    response.headers.update(NO_STORE)
+    return ResetTokenResponse(reset_token=token, expires_in=expires_in)
+
+
+@router.post(
+    "/password-reset/complete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(VALIDATION, (400, "invalid_token"), (422, "weak_password")),
+)
+async def complete_password_reset(
+    body: ResetCompleteRequest, session: SessionDep, service: Service
+) -> Response:
+    """Set a new password; every session of the account ends and a notice is emailed."""
+    await service.complete_password_reset(session, body.reset_token, body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", response_model=Account, responses=problem_responses(UNAUTHENTICATED))
+async def me(user: CurrentAccount) -> Account:
+    """The account the access token belongs to."""
+    return _account(user)
+
+
+@router.put(
+    "/me/newsletter",
+    response_model=Account,
+    responses=problem_responses(VALIDATION, UNAUTHENTICATED),
+)
+async def set_newsletter(
+    body: NewsletterRequest, user: CurrentAccount, session: SessionDep, service: Service
+) -> Account:
+    """Subscribe to or unsubscribe from the newsletter."""
+    return _account(await service.set_newsletter(session, user, body.subscribed))
+
+
+@router.post(
+    "/clients",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiClientCreated,
+    responses=problem_responses(VALIDATION, UNAUTHENTICATED, (403, "email_not_verified")),
+)
+async def create_client(
+    body: ClientCreateRequest,
+    response: Response,
+    user: CurrentAccount,
+    session: SessionDep,
+    service: Service,
+) -> ApiClientCreated:
+    """Create partner credentials for the client-credentials grant. The secret is shown once."""
+    created = await service.create_client(session, user, body.name)
+    response.headers.update(NO_STORE)
+    return ApiClientCreated(**_client(created.client).model_dump(), client_secret=created.secret)
+
+
+@router.get(
+    "/clients",
+    response_model=Page[ApiClientOut],
+    responses=problem_responses(VALIDATION, UNAUTHENTICATED),
+)
+async def list_clients(
+    user: CurrentAccount,
+    session: SessionDep,
+    service: Service,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[ApiClientOut]:
+    """The account's active API clients, oldest first (secrets are never shown again)."""
+    after = None
+    if cursor is not None:
+        created_at, client_id = decode_cursor(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(str(created_at)), str(client_id))
+        except ValueError as exc:
+            raise InvalidCursor from exc
+    rows, more = await service.list_clients(session, user, limit=limit, after=after)
+    next_cursor = (
+        encode_cursor(rows[-1].created_at.isoformat(), rows[-1].client_id) if more else None
+    )
+    return Page[ApiClientOut](items=[_client(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/clients/{client_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(UNAUTHENTICATED, (404, "not_found")),
+)
+async def revoke_client(
+    client_id: str, user: CurrentAccount, session: SessionDep, service: Service
+) -> Response:
+    """Revoke an API client; it can obtain no new tokens."""
+    await service.revoke_client(session, user, client_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _basic_credentials(authorization: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidClient(basic=True) from exc
+    raw_id, separator, raw_secret = decoded.partition(":")
+    if not separator:
+        raise InvalidClient(basic=True)
+    # RFC 6749 §2.3.1: both halves are form-urlencoded before base64.
+    return unquote_plus(raw_id), unquote_plus(raw_secret)
+
+
+@router.post(
+    "/token",
+    response_model=ClientToken,
+    responses=problem_responses(
+        (400, "invalid_request"),
+        (400, "unsupported_grant_type"),
+        (400, "invalid_scope"),
+        (401, "invalid_client"),
+        RATE_LIMITED,
+        VALIDATION,
+    ),
+)
+async def client_credentials_token(
+    form: Annotated[ClientCredentialsForm, Form()],
+    response: Response,
+    session: SessionDep,
+    service: Service,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> ClientToken:
+    """OAuth 2.0 client credentials (RFC 6749 §4.4): form fields or HTTP Basic.
+
+    The token carries scope `media:download`; there is no refresh token, ask again instead.
+    """
+    grant_type, client_id, client_secret = form.grant_type, form.client_id, form.client_secret
+    if not grant_type:
+        raise InvalidGrantRequest
+    if grant_type != "client_credentials":
+        raise UnsupportedGrantType
+    basic = authorization is not None and authorization[:6].lower() == "basic "
+    if basic:
+        assert authorization is not None
+        if client_secret is not None:
+            raise InvalidGrantRequest  # one authentication method per request (§2.3)
+        client_id, client_secret = _basic_credentials(authorization)
+    if not client_id or not client_secret:
+        raise InvalidClient(basic=basic)
+    issued = await service.client_token(
+        session, client_id, client_secret, scope=form.scope, basic=basic
+    )
+    response.headers.update(NO_STORE)
+    return ClientToken(access_token=issued.token, expires_in=issued.expires_in, scope=issued.scope)
+
+
+@well_known.get("/.well-known/jwks.json", responses={200: {"description": "JWK Set"}})
+async def jwks(request: Request) -> Response:
+    """The public keys that sign access tokens (several during a key rotation)."""
+    body: bytes = request.app.state.jwks_bytes
+    return cached_json(
+        request,
+        body,
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )

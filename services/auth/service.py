@@ -1,0 +1,406 @@
+"""The auth rules: accounts, codes, sessions, password reset, partner clients.
+
+No call reveals whether an address has an account: every branch of register, login, resend and
+password-reset answers alike and spends the same hashing work; mail about an address is limited
+per address whether or not the account exists.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth import emails
+from services.auth.addresses import EmailAddress
+from services.auth.codes import CodeBook
+from services.auth.config import AuthSettings
+from services.auth.digests import (
+    digests_match,
+    keyed_digest,
+    new_opaque_token,
+    secret_digest,
+)
+from services.auth.exceptions import (
+    AccountNotVerified,
+    ClientNotFound,
+    InvalidClient,
+    InvalidCredentials,
+    InvalidResetToken,
+    InvalidScope,
+    WeakPassword,
+)
+from services.auth.models import ApiClient, CodePurpose, PasswordResetToken, User
+from services.auth.outbox import MailWakeup, queue_mail
+from services.auth.passwords import PasswordHasher, failed_rules
+from services.auth.refresh_tokens import RefreshTokens
+from services.auth.tokens import DOWNLOAD_SCOPE, AccessTokenIssuer, IssuedAccessToken
+from services.common.clock import Clock
+from services.common.problems import RateLimited
+from services.common.ratelimit import RateLimiter, rule
+
+CLIENT_ID_PREFIX = "nmc_"
+CLIENT_SECRET_PREFIX = "nms_"
+# Compared against when a client id is unknown, so both paths do the same work.
+_NO_SECRET_DIGEST = secret_digest(secrets.token_urlsafe(32))
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access: IssuedAccessToken
+    refresh_token: str
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: ApiClient
+    secret: str
+
+
+class AuthService:
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        clock: Clock,
+        limiter: RateLimiter,
+        hasher: PasswordHasher,
+        issuer: AccessTokenIssuer,
+        code_key: bytes,
+        wakeup: MailWakeup | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.limiter = limiter
+        self.hasher = hasher
+        self.issuer = issuer
+        self.code_key = code_key
+        self.wakeup = wakeup
+        self.codes = CodeBook(
+            code_key, clock, settings.code_ttl_seconds, settings.code_max_attempts, limiter
+        )
+        self.refresh_tokens = RefreshTokens(code_key, clock, settings.refresh_family_ttl_seconds)
+        self.code_minutes = settings.code_ttl_seconds // 60
+        self.limits = {
+            "register": rule(settings.register_rate_limit),
+            "verify": rule(settings.verify_rate_limit),
+            "resend": rule(settings.resend_rate_limit),
+            "reset": rule(settings.password_reset_rate_limit),
+            "login": rule(settings.login_rate_limit),
+            "login_failures_pair": rule(settings.login_failures_per_account_and_address),
+            "login_failures_account": rule(settings.login_failures_per_account),
+            "token_client": rule(settings.token_rate_limit_per_client),
+            "token_failures": rule(settings.token_failures_per_client),
+        }
+        self.mail_limits = [rule(text) for text in settings.mail_per_address_limits]
+
+    # -- shared pieces -------------------------------------------------------------------------
+
+    async def _user(self, session: AsyncSession, email: EmailAddress) -> User | None:
+        return await session.scalar(select(User).where(User.email_canonical == email.canonical))
+
+    async def _mail_allowed(self, kind: str, email: EmailAddress) -> bool:
+        """Count one mail about this address; False (silently) past the per-address limits.
+
+        The same calls in every case (no early return), so timing shows nothing either.
+        """
+        key = ("mail", kind, email.canonical)
+        allowed = [await self.limiter.allow(limit, *key) for limit in self.mail_limits]
+        return all(allowed)
+
+    def _mail(self, session: AsyncSession, mail: emails.Email) -> None:
+        queue_mail(session, mail, self.wakeup)
+
+    def _issue(self, session: AsyncSession, user: User) -> IssuedTokens:
+        access = self.issuer.for_account(
+            user.id, email_verified=user.email_verified, roles=user.roles
+        )
+        return IssuedTokens(access, self.refresh_tokens.start_family(session, user.id))
+
+    async def _send_verification_code(self, session: AsyncSession, user: User) -> None:
+        code = await self.codes.issue(session, user.id, CodePurpose.VERIFY_EMAIL)
+        self._mail(session, emails.verification_code(user.email, code, self.code_minutes))
+
+    # -- registration and verification ---------------------------------------------------------
+
+    async def register(
+        self,
+        session: AsyncSession,
+        email: EmailAddress,
+        password: str,
+        *,
+        newsletter: bool,
+        caller: str,
+    ) -> None:
+        await self.limiter.hit(self.limits["register"], "register", caller)
+        failed = failed_rules(password, email.local_part)
+        if failed:
+            raise WeakPassword(failed)
+        # Hashed in every branch, so a taken address costs exactly what a new one does.
+        password_hash = await self.hasher.hash(password)
+        mail_allowed = await self._mail_allowed("verify", email)
+        user = await self._user(session, email)
+        if user is None:
+            user = User(
+                email=email.normalized,
+                email_canonical=email.canonical,
+                password_hash=password_hash,
+                newsletter=newsletter,
+                roles=[],
+                created_at=self.clock.now(),
+            )
+            try:
+                async with session.begin_nested():
+                    session.add(user)
+            except IntegrityError:
+                # Registered by a parallel request a moment ago: answer as for a taken address.
+                return
+            await self._send_verification_code(session, user)
+            return
+        if not mail_allowed:
+            return
+        if user.email_verified:
+            self._mail(session, emails.account_exists(user.email))
+        else:
+            # The password on file stays: whoever typed the address again may not own it.
+            await self._send_verification_code(session, user)
+
+    async def verify_email(
+        self, session: AsyncSession, email: EmailAddress, code: str, *, caller: str
+    ) -> IssuedTokens:
+        await self.limiter.hit(self.limits["verify"], "verify", caller)
+        user = await self._user(session, email)
+        await self.codes.redeem(
+            session,
+            user.id if user else None,
+            CodePurpose.VERIFY_EMAIL,
+            code.strip(),
+            address=email.canonical,
+        )
+        assert user is not None
+        if user.email_verified_at is None:
+            user.email_verified_at = self.clock.now()
+        return self._issue(session, user)
+
+    async def resend_verification(
+        self, session: AsyncSession, email: EmailAddress, *, caller: str
+    ) -> None:
+        await self.limiter.hit(self.limits["resend"], "resend", caller)
+        mail_allowed = await self._mail_allowed("verify", email)
+        user = await self._user(session, email)
+        if mail_allowed and user is not None and not user.email_verified:
+            await self._send_verification_code(session, user)
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    async def login(
+        self, session: AsyncSession, email: EmailAddress, password: str, *, caller: str
+    ) -> IssuedTokens:
+        await self.limiter.hit(self.limits["login"], "login", caller)
+        # Only failures count against an account, in windows that run out: a victim is never
+        # locked out for good, and guessing from one address stops quickly.
+        pair_key = ("login-failures", email.canonical, caller)
+        account_key = ("login-failures", email.canonical)
+        await self.limiter.check(self.limits["login_failures_pair"], *pair_key)
+        await self.limiter.check(self.limits["login_failures_account"], *account_key)
+        user = await self._user(session, email)
+        new_hash: str | None = None
+        if user is None:
+            await self.hasher.verify_nothing(password)
+            ok = False
+        else:
+            ok, new_hash = await self.hasher.verify(password, user.password_hash)
+        if not ok or user is None:
+            await self.limiter.allow(self.limits["login_failures_pair"], *pair_key)
+            await self.limiter.allow(self.limits["login_failures_account"], *account_key)
+            raise InvalidCredentials
+        if new_hash is not None:
+            user.password_hash = new_hash
+        return self._issue(session, user)
+
+    async def refresh(self, session: AsyncSession, refresh_token: str) -> IssuedTokens:
+        user_id, next_token = await self.refresh_tokens.rotate(session, refresh_token)
+        user = await session.get(User, user_id)
+        assert user is not None  # tokens go with their account (ON DELETE CASCADE)
+        access = self.issuer.for_account(
+            user.id, email_verified=user.email_verified, roles=user.roles
+        )
+        return IssuedTokens(access, next_token)
+
+    async def logout(self, session: AsyncSession, refresh_token: str) -> None:
+        await self.refresh_tokens.revoke_family_of(session, refresh_token)
+
+    # -- password reset ------------------------------------------------------------------------
+
+    def _reset_digest(self, token: str) -> str:
+        return keyed_digest(self.code_key, "reset", token)
+
+    async def request_password_reset(
+        self, session: AsyncSession, email: EmailAddress, *, caller: str
+    ) -> None:
+        await self.limiter.hit(self.limits["reset"], "password-reset", caller)
+        mail_allowed = await self._mail_allowed("reset", email)
+        user = await self._user(session, email)
+        if mail_allowed and user is not None:
+            code = await self.codes.issue(session, user.id, CodePurpose.RESET_PASSWORD)
+            self._mail(session, emails.password_reset_code(user.email, code, self.code_minutes))
+
+    async def verify_password_reset(
+        self, session: AsyncSession, email: EmailAddress, code: str, *, caller: str
+    ) -> tuple[str, int]:
+        await self.limiter.hit(self.limits["verify"], "verify", caller)
+        user = await self._user(session, email)
+        await self.codes.redeem(
+            session,
+            user.id if user else None,
+            CodePurpose.RESET_PASSWORD,
+            code.strip(),
+            address=email.canonical,
+        )
+        assert user is not None
+        now = self.clock.now()
+        if user.email_verified_at is None:
+            # The code reached the inbox: that proves the address as well as verification does.
+            user.email_verified_at = now
+        token = new_opaque_token()
+        ttl = self.settings.reset_token_ttl_seconds
+        session.add(
+            PasswordResetToken(
+                user_id=user.id,
+                token_hash=self._reset_digest(token),
+                expires_at=now + timedelta(seconds=ttl),
+                created_at=now,
+            )
+        )
+        return token, ttl
+
+    async def complete_password_reset(
+        self, session: AsyncSession, reset_token: str, new_password: str
+    ) -> None:
+        now = self.clock.now()
+        row = await session.scalar(
+            select(PasswordResetToken).where(
+                PasswordResetToken.token_hash == self._reset_digest(reset_token)
+            )
+        )
+        if row is None or row.used_at is not None or row.expires_at <= now:
+            raise InvalidResetToken
+        user = await session.get(User, row.user_id)
+        if user is None:
+            raise InvalidResetToken
+        failed = failed_rules(new_password, user.email_canonical.rsplit("@", 1)[0])
+        if failed:
+            raise WeakPassword(failed, field="new_password")
+        password_hash = await self.hasher.hash(new_password)
+        spent = cast(
+            CursorResult[Any],
+            await session.execute(
+                update(PasswordResetToken)
+                .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
+                .values(used_at=now)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        if spent.rowcount != 1:
+            raise InvalidResetToken
+        # Every other outstanding reset token of the account dies with this one.
+        await session.execute(
+            update(PasswordResetToken)
+            .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        user.password_hash = password_hash
+        await self.refresh_tokens.revoke_all(session, user.id)
+        self._mail(session, emails.password_changed(user.email))
+
+    # -- the account ---------------------------------------------------------------------------
+
+    async def set_newsletter(self, session: AsyncSession, user: User, subscribed: bool) -> User:
+        user.newsletter = subscribed
+        await session.flush()
+        return user
+
+    # -- partner API clients -------------------------------------------------------------------
+
+    async def create_client(self, session: AsyncSession, user: User, name: str) -> NewClient:
+        if not user.email_verified:
+            raise AccountNotVerified
+        secret = CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
+        client = ApiClient(
+            client_id=CLIENT_ID_PREFIX + secrets.token_hex(10),
+            secret_hash=secret_digest(secret),
+            owner_id=user.id,
+            name=name.strip(),
+            created_at=self.clock.now(),
+        )
+        session.add(client)
+        await session.flush()
+        return NewClient(client, secret)
+
+    async def list_clients(
+        self, session: AsyncSession, user: User, *, limit: int, after: tuple[datetime, str] | None
+    ) -> tuple[Sequence[ApiClient], bool]:
+        query = select(ApiClient).where(
+            ApiClient.owner_id == user.id, ApiClient.revoked_at.is_(None)
+        )
+        if after is not None:
+            created_at, client_id = after
+            query = query.where(
+                or_(
+                    ApiClient.created_at > created_at,
+                    and_(ApiClient.created_at == created_at, ApiClient.client_id > client_id),
+                )
+            )
+        rows = list(
+            await session.scalars(
+                query.order_by(ApiClient.created_at, ApiClient.client_id).limit(limit + 1)
+            )
+        )
+        return rows[:limit], len(rows) > limit
+
+    async def revoke_client(self, session: AsyncSession, user: User, client_id: str) -> None:
+        client = await session.scalar(
+            select(ApiClient).where(
+                ApiClient.client_id == client_id,
+                ApiClient.owner_id == user.id,
+                ApiClient.revoked_at.is_(None),
+            )
+        )
+        if client is None:
+            raise ClientNotFound
+        client.revoked_at = self.clock.now()
+        await session.flush()
+
+    async def client_token(
+        self,
+        session: AsyncSession,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: str | None,
+        basic: bool,
+    ) -> IssuedAccessToken:
+        client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+        presented = secret_digest(client_secret)
+        stored = client.secret_hash if client is not None else _NO_SECRET_DIGEST
+        if not digests_match(presented, stored) or client is None or client.revoked_at:
+            # Failures have their own budget and never touch a right secret's, so nobody can
+            # lock a partner out by sending its client id with wrong secrets.
+            failures_key = ("token-failures", client_id)
+            if not await self.limiter.allow(self.limits["token_failures"], *failures_key):
+                raise RateLimited(
+                    await self.limiter.retry_after(self.limits["token_failures"], *failures_key)
+                )
+            raise InvalidClient(basic=basic)
+        if scope is not None and set(scope.split()) - {DOWNLOAD_SCOPE}:
+            raise InvalidScope
+        await self.limiter.hit(self.limits["token_client"], "token", client_id)
+        return self.issuer.for_client(client.client_id)

@@ -1,0 +1,84 @@
+"""CLI commands of the auth service: roles, migrations."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
+from services.auth.commands import cli_grant_role, cli_revoke_role, seed
+from services.auth.config import AuthSettings
+from services.auth.models import Base
+from services.common.database import Database
+from services.gateway.mail_sink import MailSink
+from tests.auth.flows import STRONG_PASSWORD, verified_account
+
+
+async def _scope(client: httpx.AsyncClient, email: str) -> set[str]:
+    response = await client.post(
+        "/v1/auth/login", json={"email": email, "password": STRONG_PASSWORD}
+    )
+    token = response.json()["access_token"]
+    return set(jwt.decode(token, options={"verify_signature": False})["scope"].split())
+
+
+async def test_grant_and_revoke_role(
+    client: httpx.AsyncClient,
+    mail_sink: MailSink,
+    settings: AuthSettings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await verified_account(client, mail_sink, "editor@example.com")
+    args = argparse.Namespace(email="Editor@Example.com", role="editor")
+    assert await cli_grant_role(settings, args) == 0
+    assert "granted editor" in capsys.readouterr().out
+    assert await _scope(client, "editor@example.com") == {"editor", "media:download"}
+
+    assert await cli_revoke_role(settings, args) == 0
+    assert await _scope(client, "editor@example.com") == {"media:download"}
+
+
+async def test_grant_role_to_unknown_email_fails(
+    settings: AuthSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(email="nobody@example.com", role="admin")
+    assert await cli_grant_role(settings, args) == 1
+    assert "no account" in capsys.readouterr().out
+
+
+async def test_seed_is_a_harmless_no_op(settings: AuthSettings) -> None:
+    await seed(settings)
+    await seed(settings)
+
+
+async def test_migration_matches_the_models(database_url: str) -> None:
+    database = Database(database_url)
+
+    def differences(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": False, "version_table": "alembic_version_auth"}
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+    def tables(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    try:
+        async with database.engine.connect() as connection:
+            assert await connection.run_sync(differences) == []
+            assert "alembic_version_auth" in await connection.run_sync(tables)
+    finally:
+        await database.dispose()
+
+
+def test_migrations_directory_ships_with_the_package() -> None:
+    from services.auth import commands
+
+    assert (Path(commands.__file__).parent / "migrations" / "versions" / "0001_initial.py").exists()

@@ -1,0 +1,90 @@
+"""The password rule and Argon2id hashing."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.auth.config import AuthSettings
+from services.auth.passwords import (
+    MAX_LENGTH,
+    RULE_MESSAGES,
+    PasswordHasher,
+    common_passwords,
+    failed_rules,
+)
+
+
+def test_a_password_meeting_every_rule_passes() -> None:
+    assert failed_rules("Correct-Horse-42-Battery", "alice") == []
+
+
+def test_every_rule_is_reported_at_once() -> None:
+    assert failed_rules(" ") == [
+        "too_short",
+        "whitespace",
+        "missing_lowercase",
+        "missing_uppercase",
+        "missing_digit",
+        "missing_symbol",
+    ]
+    assert set(RULE_MESSAGES) == {
+        "too_short",
+        "too_long",
+        "whitespace",
+        "missing_lowercase",
+        "missing_uppercase",
+        "missing_digit",
+        "missing_symbol",
+        "too_common",
+        "contains_email",
+    }
+
+
+def test_length_bounds() -> None:
+    assert "too_long" in failed_rules("Aa1!" * 33)
+    assert "too_long" not in failed_rules(("Aa1!" * 32)[:MAX_LENGTH])
+    assert "too_short" in failed_rules("Aa1!Aa1!Aa1")
+    assert "too_short" not in failed_rules("Aa1!Aa1!Aa1!")
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\u00a0"])
+def test_any_whitespace_is_refused(space: str) -> None:
+    assert failed_rules(f"Correct{space}Horse-42") == ["whitespace"]
+
+
+def test_blocklist_ships_at_least_ten_thousand_passwords() -> None:
+    blocklist = common_passwords()
+    assert len(blocklist) >= 10_000
+    assert "password" in blocklist
+    assert "qwerty" in blocklist
+
+
+@pytest.mark.parametrize(
+    "password", ["Password123!", "PASSWORD123!", "Qwertyuiop1!", "Dragon2024!!", "iLoveYou123!"]
+)
+def test_common_passwords_are_refused_case_insensitively(password: str) -> None:
+    assert "too_common" in failed_rules(password)
+
+
+def test_email_local_part_is_refused_in_any_case() -> None:
+    assert failed_rules("My-JSmith-Pass-99", "jsmith") == ["contains_email"]
+    # Very short local parts would forbid too much.
+    assert failed_rules("Correct-Horse-42-Battery", "co") == []
+
+
+async def test_hashes_are_argon2id_and_verify(tmp_path: object) -> None:
+    hasher = PasswordHasher(AuthSettings(argon2_memory_cost=1024, argon2_rounds=1))
+    stored = await hasher.hash("Correct-Horse-42-Battery")
+    assert stored.startswith("$argon2id$")
+    assert await hasher.verify("Correct-Horse-42-Battery", stored) == (True, None)
+    assert (await hasher.verify("wrong", stored))[0] is False
+
+
+async def test_outdated_parameters_ask_for_a_rehash() -> None:
+    old = PasswordHasher(AuthSettings(argon2_memory_cost=1024, argon2_rounds=1))
+    stored = await old.hash("Correct-Horse-42-Battery")
+    current = PasswordHasher(AuthSettings())
+    ok, new_hash = await current.verify("Correct-Horse-42-Battery", stored)
+    assert ok
+    assert new_hash is not None
+    assert "m=19456,t=2,p=1" in new_hash

@@ -10,7 +10,13 @@ from typing import Any
 
 from services.common.request_id import request_id_var
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of the message
+}
+# Chatty at INFO with nothing an operator acts on: every SMTP command, every Alembic plugin.
+QUIET_LOGGERS = ("uvicorn.access", "mail.log", "alembic.runtime.plugins")
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,4 +45,5 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Access logs per request cost throughput and say nothing the gateway does not log already.
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

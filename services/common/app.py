@@ -20,9 +20,11 @@ from services.common.problems import (
     Problem,
     install_problem_handlers,
 )
+from services.common.public_cache import PublicCache, PublicCacheMiddleware
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
 from services.common.settings import ServiceSettings
+from services.common.telemetry import telemetry_config
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -40,8 +42,14 @@ def create_service_app(
     clock: Clock | None = None,
     lifespan: Lifespan | None = None,
     version: str = "1.0.0",
+    public_cache_seconds: float = 0.0,
 ) -> FastAPI:
-    """A service app whose routes carry their full public paths (`/v1/<service>/...`)."""
+    """A service app whose routes carry their full public paths (`/v1/<service>/...`).
+
+    With `public_cache_seconds` above zero, responses routes mark with `allow_public_cache` are
+    replayed to anonymous callers for that long (`public_cache.py`); `app.state.public_cache`
+    is that cache (None when off), for in-process writers to clear.
+    """
 
     @asynccontextmanager
     async def service_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,12 +71,15 @@ def create_service_app(
         openapi_url=f"{prefix}/openapi.json",
         docs_url=f"{prefix}/docs",
         redoc_url=None,
+        telemetry=telemetry_config(),
     )
     app.state.settings = settings
     app.state.database = database
     app.state.clock = clock or SystemClock()
     app.state.rate_limiter = rate_limiter or RateLimiter(settings.redis_url)
     app.state.token_verifier = token_verifier
+    public_cache = PublicCache(public_cache_seconds) if public_cache_seconds > 0 else None
+    app.state.public_cache = public_cache
 
     install_problem_handlers(app)
     for router in routers:
@@ -79,6 +90,9 @@ def create_service_app(
 
     # Added innermost first: the request id wraps everything, so even a 413 carries one.
     app.add_middleware(CatchAllMiddleware)
+    if public_cache is not None:
+        # Inside CORS, so a replayed response gets the CORS headers of the request replayed to.
+        app.add_middleware(PublicCacheMiddleware, cache=public_cache)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

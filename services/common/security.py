@@ -7,7 +7,6 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
 
 from services.common.jwt import Principal, TokenError, TokenVerifier, http_jwks_fetcher
 from services.common.problems import InvalidToken
@@ -32,14 +31,23 @@ class BearerPrincipal(HTTPBearer):
         self.required = required
 
     async def __call__(self, request: Request) -> Principal | None:  # type: ignore[override]
+        # Straight from the ASGI headers (names arrive lower-cased): building starlette's
+        # Headers and the app-state lookups cost more than a cached verification.
+        authorization = None
+        for name, value in request.scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
         # The same parsing as HTTPBearer: a missing or non-bearer header means no token.
-        scheme, credentials = get_authorization_scheme_param(request.headers.get("Authorization"))
+        scheme, _, credentials = (authorization or "").partition(" ")
+        credentials = credentials.strip()
         if not (scheme and credentials) or scheme.lower() != "bearer":
             if self.required:
                 raise InvalidToken("An access token is required.")
             return None
+        verifier: TokenVerifier = request.scope["app"].state.token_verifier
         try:
-            return await token_verifier(request).verify(credentials)
+            return await verifier.verify(credentials)
         except TokenError as exc:
             raise InvalidToken from exc
 

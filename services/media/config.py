@@ -29,6 +29,9 @@ class MediaSettings(RefuseDevSecretsInProduction, ServiceSettings):
     accel_prefix: str = "/_protected_media/"
     ffprobe_path: str = "ffprobe"
     ffmpeg_path: str = "ffmpeg"
+    # Anonymous public reads are replayed from memory for this long (0 turns it off): under load
+    # the same page is asked for many times a second. Writes through this process clear it.
+    public_cache_seconds: float = Field(1.0, ge=0, le=60)
 
     @field_validator("accel_prefix")
     @classmethod

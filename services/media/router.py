@@ -7,7 +7,6 @@ from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime
 from starlette.responses import Response
 
@@ -15,6 +14,7 @@ from services.common.database import SessionDep
 from services.common.http_cache import cached_json, etag_matches, strong_etag
 from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
+from services.common.public_cache import allow_public_cache
 from services.media import service
 from services.media.delivery import file_response
 from services.media.dependencies import (
@@ -127,6 +127,7 @@ async def list_videos(
         items=[service.video_summary(video, settings) for video in videos],
         next_cursor=next_cursor,
     )
+    allow_public_cache(request)
     return cached_json(
         request, page.model_dump_json().encode(), headers={"Cache-Control": "no-cache"}
     )
@@ -149,6 +150,7 @@ async def get_video(
     SHA-256. Carries an `ETag` for `If-None-Match`."""
     video = await service.get_video(session, video_id)
     body = service.video_detail(video, settings).model_dump_json().encode()
+    allow_public_cache(request)
     return cached_json(request, body, headers={"Cache-Control": "no-cache"})
 
 
@@ -174,6 +176,7 @@ async def get_thumbnail(
     image = b"".join(chunks)
     etag = strong_etag(image)
     headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
+    allow_public_cache(request)
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(image, media_type="image/jpeg", headers=headers)
@@ -202,7 +205,7 @@ async def create_download_url(
     signer: SignerDep,
     clock: ClockDep,
     address: ClientAddressDep,
-) -> JSONResponse:
+) -> Response:
     """For verified accounts and partner clients holding `media:download`. The URL is signed,
     expires after `MEDIA_DOWNLOAD_URL_TTL_SECONDS` (one hour by default), needs no token to
     use, and supports `Range` so interrupted downloads resume. Each grant is audited."""
@@ -216,7 +219,11 @@ async def create_download_url(
         now=clock.now(),
         client_address=address,
     )
-    return JSONResponse(grant.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+    return Response(
+        grant.model_dump_json(),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 DOWNLOAD_PATH = "/downloads/{rendition_id}/{filename}"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from services.common.jwt import Principal
 from services.common.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -121,11 +121,13 @@ async def list_videos(
 
 
 async def get_video(session: AsyncSession, video_id: uuid.UUID) -> Video:
-    video = await session.scalar(
+    # One round trip: a video has a handful of tags and renditions, so their product is small.
+    result = await session.execute(
         select(Video)
         .where(Video.id == video_id)
-        .options(selectinload(Video.tags), selectinload(Video.renditions))
+        .options(joinedload(Video.tags), joinedload(Video.renditions))
     )
+    video = result.unique().scalar_one_or_none()
     if video is None:
         raise VideoNotFound
     return video
@@ -137,27 +139,32 @@ def thumbnail_url(video: Video, settings: MediaSettings) -> str | None:
     return f"{settings.public_base_url}/v1/media/videos/{video.id}/thumbnail.jpg"
 
 
+def _summary_fields(video: Video, settings: MediaSettings) -> dict[str, Any]:
+    return {
+        "id": video.id,
+        "title": video.title,
+        "description": video.description,
+        "published_at": video.published_at,
+        "updated_at": video.updated_at,
+        "duration_seconds": video.duration_seconds,
+        "language": video.language,
+        "tags": [tag.tag for tag in video.tags],
+        "credits": video.credits,
+        "copyright": video.copyright,
+        "location": video.location,
+        "thumbnail_url": thumbnail_url(video, settings),
+        "related_article_slugs": list(video.related_article_slugs or []),
+    }
+
+
 def video_summary(video: Video, settings: MediaSettings) -> VideoSummary:
-    return VideoSummary(
-        id=video.id,
-        title=video.title,
-        description=video.description,
-        published_at=video.published_at,
-        updated_at=video.updated_at,
-        duration_seconds=video.duration_seconds,
-        language=video.language,
-        tags=[tag.tag for tag in video.tags],
-        credits=video.credits,
-        copyright=video.copyright,
-        location=video.location,
-        thumbnail_url=thumbnail_url(video, settings),
-        related_article_slugs=list(video.related_article_slugs or []),
-    )
+    return VideoSummary(**_summary_fields(video, settings))
 
 
 def video_detail(video: Video, settings: MediaSettings) -> VideoDetail:
+    # One validation from the row: not a summary dumped to a dict and validated again.
     return VideoDetail(
-        **video_summary(video, settings).model_dump(),
+        **_summary_fields(video, settings),
         shot_list=video.shot_list,
         transcript=video.transcript,
         renditions=[RenditionOut.model_validate(rendition) for rendition in video.renditions],

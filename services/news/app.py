@@ -37,4 +37,5 @@ def create_app(
         token_verifier=token_verifier or build_token_verifier(settings, jwks_client),
         rate_limiter=rate_limiter,
         clock=clock,
+        public_cache_seconds=settings.public_cache_seconds,
     )

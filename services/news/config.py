@@ -18,6 +18,9 @@ class NewsSettings(ServiceSettings):
     feed_size: int = Field(50, ge=1, le=500)
     # Shared caches may keep public reads this long; drafts are never cached.
     cache_max_age_seconds: int = Field(60, ge=0)
+    # Anonymous public reads are replayed from memory for this long (0 turns it off): under load
+    # the same page is asked for many times a second. Writes through this process clear it.
+    public_cache_seconds: float = Field(1.0, ge=0, le=60)
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,6 +14,7 @@ from services.common.database import SessionDep
 from services.common.http_cache import etag_matches, strong_etag
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
+from services.common.public_cache import allow_public_cache
 from services.news import service
 from services.news.dependencies import (
     EditableArticle,
@@ -37,6 +38,7 @@ from services.news.schemas import (
     ArticlePage,
     ArticleSummary,
     ArticleUpdate,
+    QueryText,
     as_utc_datetime,
 )
 
@@ -51,29 +53,30 @@ def _public(settings: Settings) -> str:
     return f"public, max-age={settings.cache_max_age_seconds}"
 
 
-def _summary(settings: Settings, article: ArticleRow) -> ArticleSummary:
-    return ArticleSummary(
-        id=article.id,
-        slug=article.slug,
-        url=article_url(settings, article.slug),
-        title=article.title,
-        summary=article.summary,
-        status=article.status,
-        published_at=article.published_at,
-        updated_at=article.updated_at,
-        location=article.location,
-        language=article.language,
-        tags=article.tags,
-        related_video_ids=article.related_video_ids,
-    )
+def _fields(settings: Settings, article: ArticleRow | service.ListedArticle) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "slug": article.slug,
+        "url": article_url(settings, article.slug),
+        "title": article.title,
+        "summary": article.summary,
+        "status": article.status,
+        "published_at": article.published_at,
+        "updated_at": article.updated_at,
+        "location": article.location,
+        "language": article.language,
+        "tags": article.tags,
+        "related_video_ids": article.related_video_ids,
+    }
+
+
+def _summary(settings: Settings, article: ArticleRow | service.ListedArticle) -> ArticleSummary:
+    return ArticleSummary(**_fields(settings, article))
 
 
 def _full(settings: Settings, article: ArticleRow) -> Article:
-    return Article(
-        **_summary(settings, article).model_dump(),
-        body=article.body,
-        created_at=article.created_at,
-    )
+    # Built in one validation, not a summary dumped and validated again.
+    return Article(**_fields(settings, article), body=article.body, created_at=article.created_at)
 
 
 def _conditional(
@@ -133,14 +136,14 @@ async def list_articles(
     limit: Limit = 20,
     cursor: Cursor = None,
     q: Annotated[
-        str | None,
+        QueryText | None,
         Query(
             max_length=200,
             description="Full-text search: every word must match; best matches first",
         ),
     ] = None,
     tag: Annotated[
-        str | None, Query(max_length=64, description="Only articles with this tag")
+        QueryText | None, Query(max_length=64, description="Only articles with this tag")
     ] = None,
     published_after: Annotated[
         datetime | None, Query(description="Published at or after this time (RFC 3339)")
@@ -179,6 +182,8 @@ async def list_articles(
     page = ArticlePage(
         items=[_summary(settings, article) for article in articles], next_cursor=next_cursor
     )
+    if not editor:
+        allow_public_cache(request)
     return _conditional(
         request,
         _json(page),
@@ -206,6 +211,8 @@ async def read_article(
 ) -> Response:
     """One article with its HTML body, a strong `ETag` and `Last-Modified`."""
     article = await service.get_article(session, slug, include_drafts=editor)
+    if article.is_published and not editor:
+        allow_public_cache(request)
     return _conditional(
         request,
         _json(_full(settings, article)),
@@ -224,6 +231,7 @@ async def read_article(
 async def read_json_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
     """The latest published articles as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
     articles = await service.latest_published(session, settings.feed_size)
+    allow_public_cache(request)
     document: dict[str, Any] = json_feed(settings, articles)
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     return _conditional(
@@ -239,6 +247,7 @@ async def read_json_feed(request: Request, session: SessionDep, settings: Settin
 async def read_atom_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
     """The latest published articles as an Atom 1.0 feed, for feed readers."""
     articles = await service.latest_published(session, settings.feed_size)
+    allow_public_cache(request)
     return _conditional(
         request,
         atom_feed(settings, articles),

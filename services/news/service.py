@@ -70,13 +70,58 @@ def _parse_cursor(cursor: str, *, ranked: bool) -> tuple[float | None, datetime,
     return rank, at, article_id
 
 
+# What a listing shows: no body, no body text, so a page of long articles stays a small read.
+SUMMARY_COLUMNS = (
+    Article.id,
+    Article.slug,
+    Article.title,
+    Article.summary,
+    Article.status,
+    Article.published_at,
+    Article.updated_at,
+    Article.location,
+    Article.language,
+    Article.related_video_ids,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedArticle:
+    """An article as a listing shows it: the summary columns and its tags in editor order."""
+
+    id: uuid.UUID
+    slug: str
+    title: str
+    summary: str
+    status: str
+    published_at: datetime | None
+    updated_at: datetime
+    location: str | None
+    language: str
+    related_video_ids: list[str]
+    tags: list[str]
+
+
+async def _tags_of(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    tags: dict[uuid.UUID, list[str]] = {article_id: [] for article_id in ids}
+    if ids:
+        rows = await session.execute(
+            select(ArticleTag.article_id, ArticleTag.tag)
+            .where(ArticleTag.article_id.in_(ids))
+            .order_by(ArticleTag.article_id, ArticleTag.position)
+        )
+        for article_id, tag in rows:
+            tags[article_id].append(tag)
+    return tags
+
+
 async def list_articles(
     session: AsyncSession, query: ArticleQuery
-) -> tuple[list[Article], str | None]:
+) -> tuple[list[ListedArticle], str | None]:
     """A page, newest first; with `q`, best match first. Keyset cursors, so inserts never
     shift a page under a reader."""
     key = _sort_key(query.include_drafts)
-    statement = _with_tags()
+    statement = select(*SUMMARY_COLUMNS)
     if not query.include_drafts:
         statement = statement.where(Article.status == "published")
     if query.tag is not None:
@@ -114,12 +159,29 @@ async def list_articles(
     statement = statement.add_columns(key.label("sort_key")).order_by(*order)
     rows = (await session.execute(statement.limit(query.limit + 1))).all()
 
-    articles = [row[0] for row in rows[: query.limit]]
+    page = rows[: query.limit]
+    tags = await _tags_of(session, [row.id for row in page])
+    articles = [
+        ListedArticle(
+            id=row.id,
+            slug=row.slug,
+            title=row.title,
+            summary=row.summary,
+            status=row.status,
+            published_at=row.published_at,
+            updated_at=row.updated_at,
+            location=row.location,
+            language=row.language,
+            related_video_ids=row.related_video_ids,
+            tags=tags[row.id],
+        )
+        for row in page
+    ]
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
         sort_at: datetime = last.sort_key
-        position: list[Any] = [sort_at.isoformat(), str(last[0].id)]
+        position: list[Any] = [sort_at.isoformat(), str(last.id)]
         if rank is not None:
             position.insert(0, float(last.rank))
         next_cursor = encode_cursor(*position)

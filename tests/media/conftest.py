@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from services.common.clock import FrozenClock
 from services.common.database import Database
+from services.common.public_cache import PublicCache
 from services.common.ratelimit import RateLimiter
 from services.media.app import create_app
 from services.media.commands import DEMO_DIR, migrate_database
@@ -78,9 +79,17 @@ class Catalogue:
     """Puts videos into the app's database and storage the way ingest does, or faster."""
 
     def __init__(self, app: FastAPI, tmp_path: Path) -> None:
+        self.app = app
         self.database: Database = app.state.database
         self.storage: LocalStorage = app.state.storage
         self.tmp_path = tmp_path
+
+    def _changed(self) -> None:
+        # These writes bypass the app, like `natomedia media ingest` in another process, which
+        # readers see once the public cache's second is up; tests need not wait for it.
+        cache: PublicCache | None = self.app.state.public_cache
+        if cache is not None:
+            cache.clear()
 
     async def ingest(
         self,
@@ -105,6 +114,7 @@ class Catalogue:
                 ffprobe="ffprobe" if probe else "no-ffprobe-for-this-test",
             )
             await session.commit()
+        self._changed()
         return result
 
     async def ingest_bytes(self, content: bytes, name: str = "clip.mp4", **kwargs: Any) -> Ingested:
@@ -136,6 +146,7 @@ class Catalogue:
         async with self.database.sessionmaker() as session:
             session.add(video)
             await session.commit()
+        self._changed()
         return video.id
 
     async def touch(self, video_id: uuid.UUID, when: datetime, **changes: Any) -> None:
@@ -145,6 +156,7 @@ class Catalogue:
             for name, value in {**changes, "updated_at": when}.items():
                 setattr(video, name, value)
             await session.commit()
+        self._changed()
 
     async def rendition(self, rendition_id: uuid.UUID) -> Rendition:
         async with self.database.sessionmaker() as session:

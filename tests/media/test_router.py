@@ -105,6 +105,7 @@ async def test_detail_malformed_id_is_422(client: httpx.AsyncClient) -> None:
         ({"published_after": "2020-01-01T00:00:00"}, "published_after"),
         ({"published_before": "0001-01-01T00:00:00+01:00"}, "published_before"),
         ({"q": "nul\x00byte"}, "q"),
+        ({"q": "\x00"}, "q"),
         ({"tag": "\x00"}, "tag"),
         (
             {"cursor": encode_cursor("p", "0001-01-01T00:00:00+01:00", str(uuid.UUID(int=0)))},

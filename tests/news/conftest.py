@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.common.clock import FrozenClock
 from services.common.database import Database
@@ -47,16 +48,18 @@ async def settings(backend: str, database_farm: DatabaseFarm, tmp_path: Path) ->
 
 
 @pytest.fixture
-async def client(
+async def app(
     settings: NewsSettings, clock: FrozenClock, tokens: TokenFactory
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[FastAPI]:
     app = create_app(settings, clock=clock, token_verifier=tokens.verifier())
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as http,
-    ):
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
 

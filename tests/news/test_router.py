@@ -154,6 +154,10 @@ async def test_filters_by_tag_and_publication_time(
             "published_before",
         ),
         ({"q": "x" * 201}, "q"),
+        # NUL is refused by the service itself, not left to PostgreSQL (which cannot store it).
+        ({"q": "\x00"}, "q"),
+        ({"q": "missile\x00defence"}, "q"),
+        ({"tag": "\x00"}, "tag"),
     ],
 )
 async def test_bad_listing_parameters_are_422(
@@ -242,7 +246,6 @@ HOSTILE_SEARCHES = [
     "%_",
     "the of and",
     "   ",
-    "missile\x00defence",
     "ракетная оборона",
 ]
 

@@ -1,0 +1,109 @@
+"""The catalogue's public reads from the micro-cache: no query the second time, bounded by TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event, update
+
+from services.common.database import Database
+from services.common.public_cache import PublicCache
+from services.media.models import Video
+from tests.conftest import TokenFactory
+from tests.media.conftest import Catalogue
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def monotonic(app: FastAPI) -> Monotonic:
+    clock = Monotonic()
+    cache: PublicCache = app.state.public_cache
+    cache.monotonic = clock
+    return clock
+
+
+@contextmanager
+def counted_queries(app: FastAPI) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engine = app.state.database.sync_engine
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def rename_behind_the_apps_back(app: FastAPI, title: str) -> None:
+    database: Database = app.state.database
+    async with database.sessionmaker() as session:
+        await session.execute(update(Video).values(title=title))
+        await session.commit()
+
+
+@pytest.mark.usefixtures("monotonic")
+async def test_a_repeated_public_read_does_not_touch_the_database(
+    app: FastAPI, client: httpx.AsyncClient, catalogue: Catalogue
+) -> None:
+    ingested = await catalogue.ingest_bytes(b"\x00" * 1000, title="Ministers in Oslo")
+    for path in (f"/v1/media/videos/{ingested.video_id}", "/v1/media/videos?limit=5"):
+        first = await client.get(path)
+        assert first.status_code == 200
+        with counted_queries(app) as statements:
+            again = await client.get(path)
+            current = await client.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert statements == [], path
+        assert again.content == first.content
+        assert again.headers["etag"] == first.headers["etag"]
+        assert current.status_code == 304
+
+
+@pytest.mark.usefixtures("monotonic")
+async def test_authenticated_reads_always_go_to_the_database(
+    app: FastAPI, client: httpx.AsyncClient, catalogue: Catalogue, tokens: TokenFactory
+) -> None:
+    video_id = await catalogue.add_video("Original")
+    path = f"/v1/media/videos/{video_id}"
+    bearer = {"Authorization": f"Bearer {tokens.account()}"}
+    await client.get(path)
+    await rename_behind_the_apps_back(app, "Renamed")
+    with counted_queries(app) as statements:
+        authenticated = await client.get(path, headers=bearer)
+    assert statements
+    assert authenticated.json()["title"] == "Renamed"
+    assert (await client.get(path)).json()["title"] == "Original"
+
+
+async def test_a_change_from_elsewhere_shows_when_the_entry_expires(
+    app: FastAPI, client: httpx.AsyncClient, catalogue: Catalogue, monotonic: Monotonic
+) -> None:
+    video_id = await catalogue.add_video("Original")
+    path = f"/v1/media/videos/{video_id}"
+    assert (await client.get(path)).json()["title"] == "Original"
+    # `natomedia media ingest` runs in another process: this one hears nothing of it.
+    await rename_behind_the_apps_back(app, "Renamed")
+    monotonic.now += 0.9
+    assert (await client.get(path)).json()["title"] == "Original"
+    monotonic.now += 0.1
+    assert (await client.get(path)).json()["title"] == "Renamed"
+
+
+async def test_unknown_videos_are_not_kept(app: FastAPI, client: httpx.AsyncClient) -> None:
+    path = "/v1/media/videos/00000000-0000-0000-0000-000000000000"
+    assert (await client.get(path)).status_code == 404
+    assert len(app.state.public_cache) == 0

@@ -92,6 +92,7 @@ def create_app(
                 sender.stop()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(task, settings.smtp_timeout_seconds + 5)
+            service.hasher.close()
 
     app = create_service_app(
         title="NATO Multimedia auth",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -9,6 +10,12 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import CommaList, RefuseDevSecretsInProduction, ServiceSettings
+
+
+def usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
@@ -33,7 +40,9 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
     argon2_memory_cost: int = 19_456  # KiB: OWASP's Argon2id minimum (m=19 MiB, t=2, p=1)
     argon2_rounds: int = 2
     argon2_parallelism: int = 1
-    hashing_threads: int = 2
+    # One hashing thread per usable core: more only queue inside the pool, fewer leave cores idle
+    # during a login storm (the threads run at a lower priority than the event loop).
+    hashing_threads: int = Field(default_factory=usable_cores, ge=1)
 
     smtp_host: str | None = Field(None, validation_alias=AliasChoices("SMTP_HOST"))
     smtp_port: int = Field(1025, validation_alias=AliasChoices("SMTP_PORT"))
@@ -64,6 +73,10 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
     # an attacker can hold a victim's account for at most the window, never for good.
     login_failures_per_account_and_address: str = "5/5minutes"
     login_failures_per_account: str = "50/hour"
+    # An address that logged in to the account within this many days is not held by the
+    # account-wide limit (only by the per-account-and-address one): whoever hammers the account
+    # from elsewhere cannot keep its owner out.
+    known_login_address_days: int = Field(30, ge=1)
     # Mail about one address (codes, notices): silently skipped beyond these, whether or not an
     # account exists, so nobody can bomb an inbox through us.
     mail_per_address_limits: CommaList = Field(default_factory=lambda: ["1/minute", "5/hour"])

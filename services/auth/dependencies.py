@@ -12,27 +12,33 @@ from services.auth.models import User
 from services.auth.service import AuthService
 from services.common.client_address import client_address
 from services.common.database import SessionDep
+from services.common.jwt import Principal
 from services.common.security import CurrentPrincipal
 
 
-def auth_service(request: Request) -> AuthService:
+# Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, one hop per call.
+async def auth_service(request: Request) -> AuthService:
     service: AuthService = request.app.state.auth_service
     return service
 
 
-def caller_address(request: Request) -> str:
+async def caller_address(request: Request) -> str:
     return client_address(request, request.app.state.settings.trusted_proxies)
 
 
-async def current_account(principal: CurrentPrincipal, session: SessionDep) -> User:
-    """The account the bearer token speaks for: one primary-key lookup."""
-    if principal.is_client:
+def account_id(principal: Principal) -> uuid.UUID:
+    """The account id a bearer token speaks for (client tokens speak for none)."""
+    if principal.client_id is not None:
         raise AccountRequired
     try:
-        user_id = uuid.UUID(principal.subject)
+        return uuid.UUID(principal.subject)
     except ValueError as exc:
         raise AccountRequired from exc
-    user = await session.get(User, user_id)
+
+
+async def current_account(principal: CurrentPrincipal, session: SessionDep) -> User:
+    """The account the bearer token speaks for, loaded to be changed: one primary-key lookup."""
+    user = await session.get(User, account_id(principal))
     if user is None:
         raise AccountRequired
     return user

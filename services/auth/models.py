@@ -1,4 +1,4 @@
-"""Auth tables: accounts, one-time codes, refresh and reset tokens, API clients, the mail outbox.
+"""Auth tables: accounts, codes, refresh and reset tokens, API clients, login addresses, outbox.
 
 Nothing secret is stored in the clear: codes and tokens are keyed hashes (see `digests`),
 passwords Argon2id hashes, client secrets SHA-256 digests (they carry 256 random bits).
@@ -113,6 +113,22 @@ class ApiClient(UUIDPrimaryKey, Base):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class KnownLoginAddress(Base):
+    """A client address that logged in to an account lately: the account-wide failure limit
+    does not hold it, so a guesser elsewhere cannot keep the owner out.
+
+    The address is kept only as an HMAC bound to the account (see `digests`).
+    """
+
+    __tablename__ = "known_login_addresses"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_success_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(UUIDPrimaryKey, Base):

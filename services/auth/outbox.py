@@ -47,8 +47,11 @@ class MailWakeup:
         self._event.clear()
 
     async def wait(self, timeout: float) -> None:
+        # `asyncio.timeout`, not `wait_for`: no inner task, so cancelling the sender cannot get
+        # stuck waiting for that task to notice (seen on 3.11 under load).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
 
 
 def queue_mail(session: AsyncSession, mail: Email, wakeup: MailWakeup | None = None) -> None:

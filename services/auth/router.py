@@ -10,8 +10,14 @@ from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Form, Header, Request, Response, status
 
-from services.auth.dependencies import Caller, CurrentAccount, Service
-from services.auth.exceptions import InvalidClient, InvalidGrantRequest, UnsupportedGrantType
+from services.auth.account_reads import account_json
+from services.auth.dependencies import Caller, CurrentAccount, Service, account_id
+from services.auth.exceptions import (
+    AccountRequired,
+    InvalidClient,
+    InvalidGrantRequest,
+    UnsupportedGrantType,
+)
 from services.auth.models import ApiClient, User
 from services.auth.schemas import (
     Account,
@@ -43,6 +49,7 @@ from services.common.pagination import (
     encode_cursor,
 )
 from services.common.problems import problem_responses
+from services.common.security import CurrentPrincipal
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 well_known = APIRouter(tags=["auth"])
@@ -207,17 +214,24 @@ async def verify_password_reset(
     responses=problem_responses(VALIDATION, (400, "invalid_token"), (422, "weak_password")),
 )
 async def complete_password_reset(
-    body: ResetCompleteRequest, session: SessionDep, service: Service
+    body: ResetCompleteRequest, session: SessionDep, service: Service, caller: Caller
 ) -> Response:
     """Set a new password; every session of the account ends and a notice is emailed."""
-    await service.complete_password_reset(session, body.reset_token, body.new_password)
+    await service.complete_password_reset(
+        session, body.reset_token, body.new_password, caller=caller
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=Account, responses=problem_responses(UNAUTHENTICATED))
-async def me(user: CurrentAccount) -> Account:
+async def me(request: Request, principal: CurrentPrincipal) -> Response:
     """The account the access token belongs to."""
-    return _account(user)
+    user_id = account_id(principal)
+    body = await account_json(request.app.state.database.engine, user_id)
+    if body is None:
+        raise AccountRequired
+    # Already the `Account` JSON: a Response skips the response model's second pass.
+    return Response(body, media_type="application/json")
 
 
 @router.put(

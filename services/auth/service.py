@@ -37,6 +37,7 @@ from services.auth.exceptions import (
     InvalidScope,
     WeakPassword,
 )
+from services.auth.login_addresses import NO_ACCOUNT, KnownAddresses
 from services.auth.models import ApiClient, CodePurpose, PasswordResetToken, User
 from services.auth.outbox import MailWakeup, queue_mail
 from services.auth.passwords import PasswordHasher, failed_rules
@@ -87,6 +88,7 @@ class AuthService:
             code_key, clock, settings.code_ttl_seconds, settings.code_max_attempts, limiter
         )
         self.refresh_tokens = RefreshTokens(code_key, clock, settings.refresh_family_ttl_seconds)
+        self.known_addresses = KnownAddresses(code_key, clock, settings.known_login_address_days)
         self.code_minutes = settings.code_ttl_seconds // 60
         self.limits = {
             "register": rule(settings.register_rate_limit),
@@ -187,6 +189,8 @@ class AuthService:
         assert user is not None
         if user.email_verified_at is None:
             user.email_verified_at = self.clock.now()
+        # Signing in with the emailed code counts as a login from this address.
+        await self.known_addresses.remember(session, user.id, caller)
         return self._issue(session, user)
 
     async def resend_verification(
@@ -204,13 +208,21 @@ class AuthService:
         self, session: AsyncSession, email: EmailAddress, password: str, *, caller: str
     ) -> IssuedTokens:
         await self.limiter.hit(self.limits["login"], "login", caller)
-        # Only failures count against an account, in windows that run out: a victim is never
-        # locked out for good, and guessing from one address stops quickly.
+        # Only failures count against an account, in windows that run out. One address gets a
+        # few guesses per account; everyone together gets more per hour, except that an address
+        # which logged in to the account lately is not held by that account-wide limit: failing
+        # on purpose from elsewhere cannot lock the owner out, for a window or for good.
+        pair_limit = self.limits["login_failures_pair"]
+        account_limit = self.limits["login_failures_account"]
         pair_key = ("login-failures", email.canonical, caller)
         account_key = ("login-failures", email.canonical)
-        await self.limiter.check(self.limits["login_failures_pair"], *pair_key)
-        await self.limiter.check(self.limits["login_failures_account"], *account_key)
+        await self.limiter.check(pair_limit, *pair_key)
+        account_locked = not await self.limiter.would_allow(account_limit, *account_key)
         user = await self._user(session, email)
+        if account_locked and not await self.known_addresses.is_known(
+            session, user.id if user else NO_ACCOUNT, caller
+        ):
+            raise RateLimited(await self.limiter.retry_after(account_limit, *account_key))
         new_hash: str | None = None
         if user is None:
             await self.hasher.verify_nothing(password)
@@ -218,11 +230,12 @@ class AuthService:
         else:
             ok, new_hash = await self.hasher.verify(password, user.password_hash)
         if not ok or user is None:
-            await self.limiter.allow(self.limits["login_failures_pair"], *pair_key)
-            await self.limiter.allow(self.limits["login_failures_account"], *account_key)
+            await self.limiter.allow(pair_limit, *pair_key)
+            await self.limiter.allow(account_limit, *account_key)
             raise InvalidCredentials
         if new_hash is not None:
             user.password_hash = new_hash
+        await self.known_addresses.remember(session, user.id, caller)
         return self._issue(session, user)
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> IssuedTokens:
@@ -282,7 +295,7 @@ class AuthService:
         return token, ttl
 
     async def complete_password_reset(
-        self, session: AsyncSession, reset_token: str, new_password: str
+        self, session: AsyncSession, reset_token: str, new_password: str, *, caller: str
     ) -> None:
         now = self.clock.now()
         row = await session.scalar(
@@ -319,6 +332,10 @@ class AuthService:
         )
         user.password_hash = password_hash
         await self.refresh_tokens.revoke_all(session, user.id)
+        # The mailbox answered, so this address is the owner's: a lock held on the account from
+        # elsewhere no longer keeps them out. Addresses known before stay known (they only pass
+        # the account-wide limit, and the owner's other devices keep working).
+        await self.known_addresses.remember(session, user.id, caller)
         self._mail(session, emails.password_changed(user.email))
 
     # -- the account ---------------------------------------------------------------------------

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import threading
+
 import pytest
 
-from services.auth.config import AuthSettings
+from services.auth.config import AuthSettings, usable_cores
 from services.auth.passwords import (
+    HASHING_THREAD_NICENESS,
     MAX_LENGTH,
     RULE_MESSAGES,
     PasswordHasher,
@@ -88,3 +94,48 @@ async def test_outdated_parameters_ask_for_a_rehash() -> None:
     assert ok
     assert new_hash is not None
     assert "m=19456,t=2,p=1" in new_hash
+
+
+def test_one_hashing_thread_per_usable_core_by_default() -> None:
+    assert AuthSettings().hashing_threads == usable_cores()
+    assert AuthSettings(hashing_threads=1).hashing_threads == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are Linux's")
+async def test_hashing_threads_run_below_the_event_loop_priority() -> None:
+    hasher = PasswordHasher(
+        AuthSettings(argon2_memory_cost=1024, argon2_rounds=1, hashing_threads=2)
+    )
+    try:
+        await asyncio.gather(*(hasher.hash("Correct-Horse-42-Battery") for _ in range(4)))
+        workers = [t for t in threading.enumerate() if t.name.startswith("auth-hashing")]
+        assert workers
+        loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        for worker in workers:
+            assert worker.native_id is not None
+            niceness = os.getpriority(os.PRIO_PROCESS, worker.native_id)
+            assert niceness == min(19, loop_niceness + HASHING_THREAD_NICENESS)
+    finally:
+        hasher.close()
+
+
+async def test_a_caller_that_gives_up_frees_its_slot_once_the_thread_is_done() -> None:
+    hasher = PasswordHasher(
+        AuthSettings(argon2_memory_cost=1024, argon2_rounds=1, hashing_threads=1)
+    )
+    try:
+        started = asyncio.create_task(hasher.hash("Correct-Horse-42-Battery"))
+        waiting = asyncio.create_task(hasher.hash("Correct-Horse-42-Battery"))
+        await asyncio.sleep(0)
+        started.cancel()
+        waiting.cancel()
+        await asyncio.gather(started, waiting, return_exceptions=True)
+        for _ in range(200):
+            if hasher.limiter.borrowed_tokens == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert hasher.limiter.borrowed_tokens == 0
+        # The pool still works for the next caller.
+        assert (await hasher.hash("Correct-Horse-42-Battery")).startswith("$argon2id$")
+    finally:
+        hasher.close()

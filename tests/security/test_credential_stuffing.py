@@ -1,8 +1,9 @@
 """Password guessing: per account-and-address, per account and per address limits on failures.
 
 Only failures count, in moving windows, and attempts refused while a limit holds are not
-counted: an attacker can hold an account shut for at most one window after their last counted
-failure. (Renewing the lock with a fresh burst every window is possible: see the report.)
+counted: an attacker can hold an account shut to new addresses for at most one window after
+their last counted failure. Renewing that lock every window does not keep the owner out: an
+address that signed in to the account lately is not held by the account-wide limit.
 """
 
 from __future__ import annotations
@@ -61,6 +62,33 @@ async def test_one_address_cannot_stuff_many_accounts(auth: httpx.AsyncClient) -
     assert set(statuses[30:]) == {429}
 
 
+async def test_rotating_addresses_cannot_lock_the_owner_out(
+    tmp_path: Path, mail_sink: MailSink
+) -> None:
+    settings = auth_settings(
+        tmp_path / "auth",
+        mail_sink,
+        login_failures_per_account="4/hour",
+        login_failures_per_account_and_address="100/hour",
+    )
+    await prepare("auth", settings)
+    async with serving(create_app("auth", settings)) as client:
+        assert (await register(client, VICTIM)).status_code == 202
+        # The victim signed in from home at some point before the attack.
+        assert (await _login(client, STRONG_PASSWORD, "192.0.2.50")).status_code == 200
+        for n in range(4):
+            response = await _login(client, f"Wrong-Guess-{n}-xx!", f"203.0.113.{n + 1}")
+            assert_problem(response, 401, "invalid_credentials")
+        # Further guesses are refused from any new address, with the right password or not...
+        for n in range(5, 25):
+            attacker = await _login(client, f"Wrong-Guess-{n}-xx!", f"203.0.113.{n}")
+            assert_problem(attacker, 429, "rate_limited")
+            assert_problem(await _login(client, STRONG_PASSWORD, f"198.51.100.{n}"), 429)
+            # ...but the victim, at home, is never locked out while the attack goes on.
+            victim = await _login(client, STRONG_PASSWORD, "192.0.2.50")
+            assert victim.status_code == 200, victim.text
+
+
 async def test_rotating_addresses_meet_the_per_account_limit_and_the_lock_expires(
     tmp_path: Path, mail_sink: MailSink
 ) -> None:
@@ -76,10 +104,11 @@ async def test_rotating_addresses_meet_the_per_account_limit_and_the_lock_expire
         for n in range(4):
             response = await _login(client, f"Wrong-Guess-{n}-xx!", f"203.0.113.{n + 1}")
             assert_problem(response, 401, "invalid_credentials")
-        # Locked for everyone, the owner included: a guesser cannot try further passwords.
+        # Locked for every address that never signed in, the right password included: a
+        # guesser cannot try further passwords.
         assert_problem(await _login(client, STRONG_PASSWORD, "192.0.2.50"), 429, "rate_limited")
         # The attacker keeps hammering while locked; refused attempts do not extend the lock,
-        # so the owner gets in once the window after the last counted failure has passed.
+        # so a newcomer gets in once the window after the last counted failure has passed.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
         hammered = 0

@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench bench-smoke clean
+.PHONY: install run test lint format bench bench-smoke openapi clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: install ## each service against its limits and fastapi-users; writes benc
 
 bench-smoke: install ## the same harness in seconds (what CI runs); times nothing
 	$(BIN)/python bench/run.py --smoke $(BENCH_ARGS)
+
+openapi: install ## rewrite the committed API document from the code
+	$(BIN)/natomedia openapi > openapi.json
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -84,6 +84,18 @@ def _client(client: ApiClient) -> ApiClientOut:
     return ApiClientOut(client_id=client.client_id, name=client.name, created_at=client.created_at)
 
 
+# Declared first: routes are matched in order, and /me is the hottest authenticated read.
+@router.get("/me", response_model=Account, responses=problem_responses(UNAUTHENTICATED))
+async def me(request: Request, principal: CurrentPrincipal) -> Response:
+    """The account the access token belongs to."""
+    user_id = account_id(principal)
+    body = await account_json(request.app.state.database.engine, user_id)
+    if body is None:
+        raise AccountRequired
+    # Already the `Account` JSON: a Response skips the response model's second pass.
+    return Response(body, media_type="application/json")
+
+
 @router.post(
     "/register",
     status_code=status.HTTP_202_ACCEPTED,
@@ -221,17 +233,6 @@ async def complete_password_reset(
         session, body.reset_token, body.new_password, caller=caller
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.get("/me", response_model=Account, responses=problem_responses(UNAUTHENTICATED))
-async def me(request: Request, principal: CurrentPrincipal) -> Response:
-    """The account the access token belongs to."""
-    user_id = account_id(principal)
-    body = await account_json(request.app.state.database.engine, user_id)
-    if body is None:
-        raise AccountRequired
-    # Already the `Account` JSON: a Response skips the response model's second pass.
-    return Response(body, media_type="application/json")
 
 
 @router.put(

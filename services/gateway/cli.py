@@ -39,6 +39,20 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
+def _stack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from services.gateway.stack import run_stack
+
+    return run_stack(
+        port=args.port,
+        host=args.host,
+        auth_replicas=args.auth_replicas,
+        run_dir=Path(args.run_dir) if args.run_dir else None,
+        seed=args.seed,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="natomedia", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICE_NAMES)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    stack = commands.add_parser(
+        "stack", help="each service as its own process behind nginx (production topology)"
+    )
+    stack.add_argument("--host", default="127.0.0.1", help="where the gateway listens")
+    stack.add_argument("--port", type=int, default=8000, help="the gateway's port")
+    stack.add_argument("--auth-replicas", type=int, default=1, metavar="N")
+    stack.add_argument("--run-dir", help="nginx config, pid and logs (default: DATA_DIR/stack)")
+    stack.add_argument("--seed", action="store_true", help="load demo content before serving")
 
     for name, text in (("migrate", "apply schema migrations"), ("seed", "load demo content")):
         sub = commands.add_parser(name, help=text)
@@ -73,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--label", help="rendition label, e.g. '1080p25 H.264 MP4'")
     ingest.add_argument("--video-id", help="add the file as a rendition of this video")
 
+    openapi = commands.add_parser(
+        "openapi", help="print the merged OpenAPI document (no server is started)"
+    )
+    openapi.add_argument(
+        "--server-url", help="the document's `servers` URL (default: PUBLIC_BASE_URL)"
+    )
+    openapi.add_argument(
+        "--docs", action="store_true", help="print the Swagger UI page for /docs instead"
+    )
+    openapi.add_argument(
+        "--gaps", action="store_true", help="list what each operation has yet to document"
+    )
+
     news = commands.add_parser("news", help="articles").add_subparsers(dest="action", required=True)
     news_import = news.add_parser("import", help="import articles from a JSON file")
     news_import.add_argument("file")
@@ -85,11 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers: dict[str, Any] = {
         "dev": lambda: __import__("services.gateway.dev", fromlist=["run_dev"]).run_dev(),
         "serve": lambda: _serve(args),
+        "stack": lambda: _stack(args),
         "migrate": lambda: asyncio.run(_migrate(_services(args.service), seed=False)),
         "seed": lambda: asyncio.run(_seed(_services(args.service))),
         "users": lambda: _run_command("auth", args),
         "media": lambda: _run_command("media", args),
         "news": lambda: _run_command("news", args),
+        "openapi": lambda: _openapi(args),
     }
     result = handlers[args.command]()
     return int(result or 0)
@@ -100,6 +138,22 @@ async def _seed(names: list[str]) -> None:
         modules = service(name)
         settings = modules.settings()
         await modules.seed(settings)
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from services.common.settings import ServiceSettings
+    from services.gateway import openapi
+
+    if args.docs:
+        sys.stdout.write(openapi.docs_html())
+        return 0
+    merge = openapi.build_merge(args.server_url or ServiceSettings().public_base_url)
+    if args.gaps:
+        for operation, gaps in merge.gaps.items():
+            print(f"{operation}: {'; '.join(gaps)}")
+        return 1 if merge.gaps else 0
+    sys.stdout.write(openapi.render(merge.document))
+    return 0
 
 
 def _run_command(name: str, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from services.common.logs import configure_logging
 from services.common.settings import ServiceSettings
 from services.gateway.dispatch import PrefixDispatcher
 from services.gateway.mail_sink import MailSink
+from services.gateway.openapi import document_app, merge_documents
 from services.gateway.registry import PREFIXES, SERVICE_NAMES, service
 
 
@@ -44,7 +45,9 @@ def build_gateway(all_settings: dict[str, Any]) -> PrefixDispatcher:
         )
     routes = [(PREFIXES[name], app) for name, app in apps.items()]
     routes.append(("/.well-known/", auth_app))
-    return PrefixDispatcher(routes)
+    server_url = all_settings["auth"].public_base_url
+    documents = document_app(lambda: merge_documents(apps, server_url=server_url).document)
+    return PrefixDispatcher(routes, exact={"/openapi.json": documents, "/docs": documents})
 
 
 def run_dev() -> None:

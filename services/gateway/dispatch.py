@@ -6,18 +6,24 @@ lifespans of all services run together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.problems import problem_response
 from services.common.request_id import RequestIdMiddleware
 
 
 class PrefixDispatcher:
-    def __init__(self, routes: Sequence[tuple[str, FastAPI]]) -> None:
+    def __init__(
+        self,
+        routes: Sequence[tuple[str, FastAPI]],
+        exact: Mapping[str, ASGIApp] | None = None,
+    ) -> None:
+        # Whole paths the gateway answers itself (`/openapi.json`, `/docs`); no lifespan.
+        self.exact = dict(exact or {})
         # Longest prefix first so `/v1/auth/` never shadows a more specific mount.
         self.routes = sorted(routes, key=lambda route: len(route[0]), reverse=True)
         self.apps = list(dict.fromkeys(app for _, app in routes))
@@ -27,6 +33,9 @@ class PrefixDispatcher:
             await self._lifespan(scope, receive, send)
             return
         path: str = scope.get("path", "")
+        if path in self.exact:
+            await self.exact[path](scope, receive, send)
+            return
         for prefix, app in self.routes:
             if path == prefix.rstrip("/") or path.startswith(prefix):
                 await app(scope, receive, send)

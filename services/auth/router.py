@@ -20,6 +20,7 @@ from services.auth.exceptions import (
 )
 from services.auth.models import ApiClient, User
 from services.auth.schemas import (
+    API_CLIENT_EXAMPLE,
     Account,
     ApiClientCreated,
     ApiClientOut,
@@ -59,6 +60,15 @@ VALIDATION = (422, "validation_error")
 RATE_LIMITED = (429, "rate_limited")
 UNAUTHENTICATED = (401, "invalid_token")
 CODE_ERRORS = ((400, "invalid_code"), (400, "code_expired"), (429, "too_many_attempts"))
+JWK_EXAMPLE = {
+    "crv": "P-256",
+    "kty": "EC",
+    "x": "RRom2yYMFQzx1LKo0u81wh55vED1OyviwPOZAntyfJo",
+    "y": "7KqnYqk8LCi2wKSK--wJ5pHon59tq2wtftxpqQ2Acuw",
+    "kid": "m8088BX6pfH8Yg0UN6IUa4Ej3jb7lVQHgBwhO-g1h4Y",
+    "alg": "ES256",
+    "use": "sig",
+}
 
 
 def _token_pair(response: Response, issued: IssuedTokens) -> TokenPair:
@@ -85,7 +95,12 @@ def _client(client: ApiClient) -> ApiClientOut:
 
 
 # Declared first: routes are matched in order, and /me is the hottest authenticated read.
-@router.get("/me", response_model=Account, responses=problem_responses(UNAUTHENTICATED))
+@router.get(
+    "/me",
+    response_model=Account,
+    summary="Read your account",
+    responses=problem_responses(UNAUTHENTICATED),
+)
 async def me(request: Request, principal: CurrentPrincipal) -> Response:
     """The account the access token belongs to."""
     user_id = account_id(principal)
@@ -98,6 +113,7 @@ async def me(request: Request, principal: CurrentPrincipal) -> Response:
 
 @router.post(
     "/register",
+    summary="Create an account",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RegisterResponse,
     responses=problem_responses(VALIDATION, (422, "weak_password"), RATE_LIMITED),
@@ -114,6 +130,7 @@ async def register(
 
 @router.post(
     "/verify",
+    summary="Verify your account",
     response_model=TokenPair,
     responses=problem_responses(VALIDATION, *CODE_ERRORS, RATE_LIMITED),
 )
@@ -131,6 +148,7 @@ async def verify(
 
 @router.post(
     "/verify/resend",
+    summary="Send a new verification code",
     status_code=status.HTTP_202_ACCEPTED,
     response_class=Response,
     responses=problem_responses(VALIDATION, RATE_LIMITED),
@@ -145,6 +163,7 @@ async def resend_verification(
 
 @router.post(
     "/login",
+    summary="Log in",
     response_model=TokenPair,
     responses=problem_responses(VALIDATION, (401, "invalid_credentials"), RATE_LIMITED),
 )
@@ -162,6 +181,7 @@ async def login(
 
 @router.post(
     "/token/refresh",
+    summary="Refresh a token pair",
     response_model=TokenPair,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
 )
@@ -175,9 +195,12 @@ async def refresh(
 
 @router.post(
     "/logout",
+    summary="Log out",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(VALIDATION),
+    # An unknown or spent token is not an error (logging out twice is fine); only a malformed
+    # body or a database that cannot be reached is.
+    responses=problem_responses(VALIDATION, (503, "service_unavailable")),
 )
 async def logout(body: RefreshRequest, session: SessionDep, service: Service) -> Response:
     """End the session the refresh token belongs to."""
@@ -187,6 +210,7 @@ async def logout(body: RefreshRequest, session: SessionDep, service: Service) ->
 
 @router.post(
     "/password-reset",
+    summary="Request a password reset code",
     status_code=status.HTTP_202_ACCEPTED,
     response_class=Response,
     responses=problem_responses(VALIDATION, RATE_LIMITED),
@@ -201,6 +225,7 @@ async def request_password_reset(
 
 @router.post(
     "/password-reset/verify",
+    summary="Verify a password reset code",
     response_model=ResetTokenResponse,
     responses=problem_responses(VALIDATION, *CODE_ERRORS, RATE_LIMITED),
 )
@@ -221,6 +246,7 @@ async def verify_password_reset(
 
 @router.post(
     "/password-reset/complete",
+    summary="Create a new password",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(VALIDATION, (400, "invalid_token"), (422, "weak_password")),
@@ -237,6 +263,7 @@ async def complete_password_reset(
 
 @router.put(
     "/me/newsletter",
+    summary="Subscribe to or unsubscribe from the newsletter",
     response_model=Account,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
 )
@@ -249,6 +276,7 @@ async def set_newsletter(
 
 @router.post(
     "/clients",
+    summary="Create an API client",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiClientCreated,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED, (403, "email_not_verified")),
@@ -268,8 +296,25 @@ async def create_client(
 
 @router.get(
     "/clients",
+    summary="List your API clients",
     response_model=Page[ApiClientOut],
-    responses=problem_responses(VALIDATION, UNAUTHENTICATED),
+    responses={
+        # `Page` is generic and shared: its example belongs to this use of it.
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "items": [API_CLIENT_EXAMPLE],
+                        # Not null: FastAPI drops None values from the document it renders.
+                        "next_cursor": (
+                            "WyIyMDI2LTExLTI3VDE1OjMyOjAwKzAwOjAwIiwibm1jX2Q0MjE1ZDFlOTgyNzNmMzRhMWQ3Il0"
+                        ),
+                    }
+                }
+            }
+        },
+        **problem_responses(VALIDATION, UNAUTHENTICATED),
+    },
 )
 async def list_clients(
     user: CurrentAccount,
@@ -295,6 +340,7 @@ async def list_clients(
 
 @router.delete(
     "/clients/{client_id}",
+    summary="Revoke an API client",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(UNAUTHENTICATED, (404, "not_found")),
@@ -321,6 +367,7 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
 
 @router.post(
     "/token",
+    summary="Get a client-credentials token",
     response_model=ClientToken,
     responses=problem_responses(
         (400, "invalid_request"),
@@ -362,7 +409,16 @@ async def client_credentials_token(
     return ClientToken(access_token=issued.token, expires_in=issued.expires_in, scope=issued.scope)
 
 
-@well_known.get("/.well-known/jwks.json", responses={200: {"description": "JWK Set"}})
+@well_known.get(
+    "/.well-known/jwks.json",
+    summary="Get the token signing keys",
+    responses={
+        200: {
+            "description": "JWK Set (RFC 7517)",
+            "content": {"application/json": {"example": {"keys": [JWK_EXAMPLE]}}},
+        }
+    },
+)
 async def jwks(request: Request) -> Response:
     """The public keys that sign access tokens (several during a key rotation)."""
     body: bytes = request.app.state.jwks_bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -45,41 +45,82 @@ Code = Annotated[
 ]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 
+# Values shared by the examples below, so the documented calls chain into one another.
+_EMAIL = "jane.doe@example.com"
+_PASSWORD = "Blue-Harbour-2026!"
+_ACCESS_TOKEN = (
+    "eyJhbGciOiJFUzI1NiIsImtpZCI6Im04MDg4Qlg2cGZIOFlnMFVONklVYTRFajNqYjdsVlFIZ0J3aE8tZzFoNFkiLC"
+    "J0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiJhZTllN2ZhOS04ZTBkLTQyMWYtOTQwMS05ZmZhNjIyZmRlMmUifQ.c2lnbmF0dXJl"
+)
+_REFRESH_TOKEN = "5uQmtTGlyBL8JJMshemuItnF5CLNI4ivEM9p4P8AKXc"
+_CLIENT_ID = "nmc_d4215d1e98273f34a1d7"
+_CLIENT_SECRET = "nms_SSpFfQA_SmNAws6pIzkiTbP3ZEj4CtYaZFVQVtRD6WQ"
+API_CLIENT_EXAMPLE: dict[str, Any] = {
+    "client_id": _CLIENT_ID,
+    "name": "Evening news ingest",
+    "created_at": "2026-11-27T15:32:00Z",
+}
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class RegisterRequest(Body):
+    model_config = _examples({"email": _EMAIL, "password": _PASSWORD, "newsletter": True})
+
     email: EmailInput
     password: Password
     newsletter: bool = False
 
 
 class RegisterResponse(BaseModel):
+    model_config = _examples({"status": "verification_pending", "code_expires_in": 1800})
+
     status: Literal["verification_pending"] = "verification_pending"
     code_expires_in: int = Field(description="Seconds the emailed code stays valid")
 
 
 class EmailCodeRequest(Body):
+    model_config = _examples({"email": _EMAIL, "code": "482913"})
+
     email: EmailInput
     code: Code
 
 
 class EmailRequest(Body):
+    model_config = _examples({"email": _EMAIL})
+
     email: EmailInput
 
 
 class LoginRequest(Body):
+    model_config = _examples({"email": _EMAIL, "password": _PASSWORD})
+
     email: EmailInput
     password: Password
 
 
 class RefreshRequest(Body):
+    model_config = _examples({"refresh_token": _REFRESH_TOKEN})
+
     refresh_token: OpaqueToken
 
 
 class TokenPair(BaseModel):
+    model_config = _examples(
+        {
+            "access_token": _ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 900,
+            "refresh_token": _REFRESH_TOKEN,
+        }
+    )
+
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int = Field(description="Seconds the access token stays valid")
@@ -87,16 +128,37 @@ class TokenPair(BaseModel):
 
 
 class ResetTokenResponse(BaseModel):
+    model_config = _examples(
+        {"reset_token": "VSExEI_6wRwYqdDBjSv4eE8ETmFykcplw0YWtm0Dvqk", "expires_in": 900}
+    )
+
     reset_token: str
     expires_in: int
 
 
 class ResetCompleteRequest(Body):
+    model_config = _examples(
+        {
+            "reset_token": "VSExEI_6wRwYqdDBjSv4eE8ETmFykcplw0YWtm0Dvqk",
+            "new_password": "Quiet-Fjord-2027?",
+        }
+    )
+
     reset_token: OpaqueToken
     new_password: Password
 
 
 class Account(BaseModel):
+    model_config = _examples(
+        {
+            "id": "ae9e7fa9-8e0d-421f-9401-9ffa622fde2e",
+            "email": _EMAIL,
+            "email_verified": True,
+            "newsletter": True,
+            "created_at": "2026-11-27T15:30:00Z",
+        }
+    )
+
     id: uuid.UUID
     email: str
     email_verified: bool
@@ -105,25 +167,42 @@ class Account(BaseModel):
 
 
 class NewsletterRequest(Body):
+    model_config = _examples({"subscribed": True})
+
     subscribed: bool
 
 
 class ClientCreateRequest(Body):
+    model_config = _examples({"name": "Evening news ingest"})
+
     name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class ApiClientOut(BaseModel):
+    model_config = _examples(API_CLIENT_EXAMPLE)
+
     client_id: str
     name: str
     created_at: datetime
 
 
 class ApiClientCreated(ApiClientOut):
+    model_config = _examples({**API_CLIENT_EXAMPLE, "client_secret": _CLIENT_SECRET})
+
     client_secret: str = Field(description="Shown only in this response; store it now")
 
 
 class ClientCredentialsForm(BaseModel):
     """RFC 6749 §4.4 token request; client_id/client_secret may come as HTTP Basic instead."""
+
+    model_config = _examples(
+        {
+            "grant_type": "client_credentials",
+            "client_id": _CLIENT_ID,
+            "client_secret": _CLIENT_SECRET,
+            "scope": "media:download",
+        }
+    )
 
     grant_type: str | None = Field(None, description="Must be `client_credentials`")
     client_id: str | None = Field(None, max_length=128)
@@ -132,6 +211,15 @@ class ClientCredentialsForm(BaseModel):
 
 
 class ClientToken(BaseModel):
+    model_config = _examples(
+        {
+            "access_token": _ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 900,
+            "scope": "media:download",
+        }
+    )
+
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int

@@ -33,6 +33,7 @@ from services.news.feeds import (
 )
 from services.news.models import Article as ArticleRow
 from services.news.schemas import (
+    ARTICLE_EXAMPLE,
     Article,
     ArticleCreate,
     ArticlePage,
@@ -47,6 +48,28 @@ router = APIRouter(prefix="/v1/news", tags=["news"])
 NO_STORE = "private, no-store"
 EDITOR_ONLY = problem_responses((401, "invalid_token"), (403, "insufficient_scope"))
 BAD_TOKEN = problem_responses((401, "invalid_token"))
+JSON_FEED_EXAMPLE = {
+    "version": "https://jsonfeed.org/version/1.1",
+    "title": "NATO Multimedia: news",
+    "home_page_url": "http://127.0.0.1:8000/v1/news/articles",
+    "feed_url": "http://127.0.0.1:8000/v1/news/feed.json",
+    "description": "The latest news articles.",
+    "language": "en",
+    "authors": [{"name": "NATO"}],
+    "items": [
+        {
+            "id": f"urn:uuid:{ARTICLE_EXAMPLE['id']}",
+            "url": ARTICLE_EXAMPLE["url"],
+            "title": ARTICLE_EXAMPLE["title"],
+            "content_html": ARTICLE_EXAMPLE["body"],
+            "summary": ARTICLE_EXAMPLE["summary"],
+            "date_published": ARTICLE_EXAMPLE["published_at"],
+            "date_modified": ARTICLE_EXAMPLE["updated_at"],
+            "tags": ARTICLE_EXAMPLE["tags"],
+            "language": ARTICLE_EXAMPLE["language"],
+        }
+    ],
+}
 
 
 def _public(settings: Settings) -> str:
@@ -226,7 +249,14 @@ async def read_article(
 @router.get(
     "/feed.json",
     summary="JSON Feed",
-    responses={200: {"content": {JSON_FEED_MEDIA_TYPE: {}}, "description": "JSON Feed 1.1"}},
+    # A plain Response: FastAPI would otherwise also claim an application/json answer.
+    response_class=Response,
+    responses={
+        200: {
+            "content": {JSON_FEED_MEDIA_TYPE: {"example": JSON_FEED_EXAMPLE}},
+            "description": "JSON Feed 1.1",
+        }
+    },
 )
 async def read_json_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
     """The latest published articles as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
@@ -242,6 +272,7 @@ async def read_json_feed(request: Request, session: SessionDep, settings: Settin
 @router.get(
     "/feed.atom",
     summary="Atom feed",
+    response_class=Response,
     responses={200: {"content": {ATOM_MEDIA_TYPE: {}}, "description": "Atom 1.0 (RFC 4287)"}},
 )
 async def read_atom_feed(request: Request, session: SessionDep, settings: Settings) -> Response:

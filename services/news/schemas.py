@@ -74,11 +74,63 @@ Tags = Annotated[list[str], AfterValidator(_tags)]
 RelatedVideos = Annotated[list[uuid.UUID], Field(max_length=MAX_RELATED_VIDEOS)]
 Slug = Annotated[str, AfterValidator(_slug)]
 
+# The demo article of the product brief, so the documented calls show real copy.
+_TITLE = "NATO-Russia Council discusses missile defence and the CFE Treaty in Oslo"
+_SUMMARY = (
+    "Practical NATO-Russia cooperation, missile defence, and the CFE treaty were the three main "
+    "issues discussed by Foreign Ministers at a meeting of the NATO-Russia Council in Oslo, "
+    "26 April."
+)
+_BODY = (
+    "<p>Practical NATO-Russia cooperation, missile defence, and the CFE treaty were the three "
+    "main issues discussed by Foreign Ministers at a meeting of the NATO-Russia Council in "
+    "Oslo, 26 April.</p>"
+    "<h2>Profound concerns</h2>"
+    "<p>Again, this issue will be further discussed in the NATO-Russia Council.</p>"
+)
+_TAGS = ["nato-russia-council", "missile-defence", "cfe-treaty"]
+_SLUG_EXAMPLE = "nato-russia-council-oslo-2007"
+_RELATED_VIDEO = "2a9c9f5c-3401-4238-bff0-62124674477b"
+_NEW_ARTICLE: dict[str, Any] = {
+    "title": _TITLE,
+    "summary": _SUMMARY,
+    "body": _BODY,
+    "tags": _TAGS,
+    "location": "Oslo, Norway",
+    "language": "en",
+    "related_video_ids": [_RELATED_VIDEO],
+    "status": "published",
+    "published_at": "2007-04-26T17:00:00Z",
+}
+ARTICLE_SUMMARY_EXAMPLE: dict[str, Any] = {
+    "id": "b92b3164-fd58-4939-a31a-8c26168abcea",
+    "slug": _SLUG_EXAMPLE,
+    "url": f"http://127.0.0.1:8000/v1/news/articles/{_SLUG_EXAMPLE}",
+    "title": _TITLE,
+    "summary": _SUMMARY,
+    "status": "published",
+    "published_at": "2007-04-26T17:00:00Z",
+    "updated_at": "2007-04-26T17:00:00Z",
+    "location": "Oslo, Norway",
+    "language": "en",
+    "tags": _TAGS,
+    "related_video_ids": [_RELATED_VIDEO],
+}
+ARTICLE_EXAMPLE: dict[str, Any] = {
+    **ARTICLE_SUMMARY_EXAMPLE,
+    "body": _BODY,
+    "created_at": "2007-04-26T16:45:00Z",
+}
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
 
 class ArticleCreate(BaseModel):
     """A new article; its slug is made from the title. Drafts unless `status` says otherwise."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_NEW_ARTICLE]})
 
     title: Title
     summary: Summary
@@ -96,7 +148,15 @@ class ArticleCreate(BaseModel):
 class ArticleUpdate(BaseModel):
     """Only the fields sent change. `status: draft` withdraws a published article."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"summary": _SUMMARY, "tags": [*_TAGS, "foreign-ministers"]},
+                {"status": "draft"},
+            ]
+        },
+    )
 
     title: Title | None = None
     summary: Summary | None = None
@@ -120,11 +180,15 @@ class ArticleUpdate(BaseModel):
 class ArticleImport(ArticleCreate):
     """One row of `natomedia news import`: like a new article, keyed by its slug."""
 
+    model_config = _examples({"slug": _SLUG_EXAMPLE, **_NEW_ARTICLE})
+
     slug: Slug
     status: Status = "published"
 
 
 class ArticleSummary(BaseModel):
+    model_config = _examples(ARTICLE_SUMMARY_EXAMPLE)
+
     id: uuid.UUID
     slug: str
     url: str = Field(description="Absolute URL of the article")
@@ -140,11 +204,23 @@ class ArticleSummary(BaseModel):
 
 
 class Article(ArticleSummary):
+    model_config = _examples(ARTICLE_EXAMPLE)
+
     body: str = Field(description="Sanitised HTML")
     created_at: datetime
 
 
 class ArticlePage(BaseModel):
+    model_config = _examples(
+        {
+            "items": [ARTICLE_SUMMARY_EXAMPLE],
+            "next_cursor": (
+                "WyIyMDA3LTA0LTI2VDE3OjAwOjAwKzAwOjAwIiwiYjkyYjMxNjQtZmQ1OC00OTM5LWEzMWEt"
+                "OGMyNjE2OGFiY2VhIl0"
+            ),
+        }
+    )
+
     items: list[ArticleSummary]
     next_cursor: str | None
 

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import httpx
@@ -95,11 +96,12 @@ class SigningKey:
     private_pem: bytes = field(repr=False)
     algorithm: Algorithm = "ES256"
 
-    @property
+    # Cached: parsing the PEM on every token issued showed up in the login profile.
+    @cached_property
     def public_jwk(self) -> dict[str, str]:
         return public_jwk_from_pem(self.private_pem, self.algorithm)
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return self.public_jwk["kid"]
 

@@ -16,13 +16,16 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 
 from services.auth.tokens import AccessTokenIssuer
 from services.common.clock import FrozenClock, SystemClock
 from services.common.database import Database
 from services.common.jwt import SigningKey, TokenVerifier, generate_private_key_pem
+from services.common.public_cache import PublicCache
 from services.gateway.mail_sink import MailSink
+from tests.public_cache_support import Monotonic
 
 POSTGRES_URL = os.environ.get(
     "NATOMEDIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -179,3 +182,12 @@ class TokenFactory:
 @pytest.fixture
 def tokens() -> TokenFactory:
     return TokenFactory()
+
+
+@pytest.fixture
+def monotonic(app: FastAPI) -> Monotonic:
+    """Put the public cache of the test's `app` on a hand-moved clock."""
+    clock = Monotonic()
+    cache: PublicCache = app.state.public_cache
+    cache.monotonic = clock
+    return clock

@@ -2,51 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from services.common.database import Database
-from services.common.public_cache import PublicCache
 from services.media.models import Video
 from tests.conftest import TokenFactory
 from tests.media.conftest import Catalogue
-
-
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def monotonic(app: FastAPI) -> Monotonic:
-    clock = Monotonic()
-    cache: PublicCache = app.state.public_cache
-    cache.monotonic = clock
-    return clock
-
-
-@contextmanager
-def counted_queries(app: FastAPI) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = app.state.database.sync_engine
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.public_cache_support import Monotonic, counted_queries
 
 
 async def rename_behind_the_apps_back(app: FastAPI, title: str) -> None:

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -242,16 +242,8 @@ class OutboxSender:
         now = utcnow()
         async with self.database.sessionmaker() as session, session.begin():
             for row in rows:
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id, OutboxMessage.lease_id == lease)
-                    .values(
-                        attempts=row.attempts + 1,
-                        last_error=error,
-                        lease_id=None,
-                        next_attempt_at=now + self._backoff(row.attempts + 1),
-                    )
-                )
+                retry_at = now + self._backoff(row.attempts + 1)
+                await self._release_for_retry(session, lease, row, error, retry_at)
 
     async def _outage(
         self, lease: uuid.UUID, rows: Sequence[OutboxMessage], exc: BaseException
@@ -273,16 +265,8 @@ class OutboxSender:
             )
             retry_at = now + self._backoff(max([most or 0, *(row.attempts for row in rows)]) + 1)
             for row in rows:
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id, OutboxMessage.lease_id == lease)
-                    .values(
-                        attempts=row.attempts + 1,
-                        last_error=error,
-                        lease_id=None,
-                        next_attempt_at=retry_at,
-                    )
-                )
+                await self._release_for_retry(session, lease, row, error, retry_at)
+
             # Messages not tried this round wait for the same moment (other senders' leased
             # messages are theirs to settle).
             await session.execute(
@@ -291,6 +275,26 @@ class OutboxSender:
                 .values(next_attempt_at=retry_at)
                 .execution_options(synchronize_session=False)
             )
+
+    @staticmethod
+    async def _release_for_retry(
+        session: AsyncSession,
+        lease: uuid.UUID,
+        row: OutboxMessage,
+        error: str,
+        retry_at: datetime,
+    ) -> None:
+        """Count the failed attempt and give the row back, unless another sender took it over."""
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id, OutboxMessage.lease_id == lease)
+            .values(
+                attempts=row.attempts + 1,
+                last_error=error,
+                lease_id=None,
+                next_attempt_at=retry_at,
+            )
+        )
 
     async def run(self) -> None:
         """Deliver until cancelled: promptly after a commit that queued mail, else every poll."""

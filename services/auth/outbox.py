@@ -200,9 +200,13 @@ class OutboxSender:
                     await self._sent(lease, row)
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self._outage(lease, await self._still_leased(lease), exc)
-        finally:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await smtp.quit()
+        except BaseException:
+            # Cancelled mid-conversation: the relay may still be reading DATA and would take a
+            # QUIT for message text, so waiting for its answer could hang shutdown. Just hang up.
+            smtp.close()
+            raise
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await smtp.quit()
         return len(rows)
 
     async def _still_leased(self, lease: uuid.UUID) -> list[OutboxMessage]:

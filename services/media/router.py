@@ -15,6 +15,7 @@ from services.common.http_cache import cached_json, etag_matches, strong_etag
 from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
+from services.common.text import NulFreeText
 from services.media import service
 from services.media.delivery import file_response
 from services.media.dependencies import (
@@ -39,15 +40,7 @@ def _utc(value: AwareDatetime) -> AwareDatetime:
         raise ValueError("out of range") from exc
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the driver.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
-SearchText = Annotated[str, AfterValidator(_no_nul)]
 VideoId = Annotated[uuid.UUID, Path(description="The video's id")]
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `If-None-Match` ETag is current"}
@@ -81,7 +74,7 @@ async def list_videos(
     limit: Limit = 20,
     cursor: Cursor = None,
     q: Annotated[
-        SearchText | None,
+        NulFreeText | None,
         Query(
             min_length=1,
             max_length=200,
@@ -90,7 +83,7 @@ async def list_videos(
         ),
     ] = None,
     tag: Annotated[
-        SearchText | None,
+        NulFreeText | None,
         Query(max_length=100, description="Exact tag", examples=["foreign ministers"]),
     ] = None,
     published_after: Annotated[

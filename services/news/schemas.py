@@ -17,6 +17,8 @@ from pydantic import (
     field_validator,
 )
 
+from services.common.text import NulFreeText
+
 Status = Literal["draft", "published"]
 
 MAX_TAGS = 20
@@ -52,14 +54,8 @@ def _slug(value: str) -> str:
     return value
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refuse it as bad input, the same on every database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-QueryText = Annotated[str, AfterValidator(_no_nul)]
+# Search and tag filters: text every database can store.
+QueryText = NulFreeText
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Body = Annotated[str, StringConstraints(max_length=200_000)]

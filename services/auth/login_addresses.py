@@ -11,7 +11,8 @@ accounts share an address.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections import OrderedDict
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,9 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.auth.digests import keyed_digest
 from services.auth.models import KnownLoginAddress
 from services.common.clock import Clock
+from services.common.database import after_commit
 
 # Looked up for unknown emails too, so a locked unknown address costs the same either way.
 NO_ACCOUNT = uuid.UUID(int=0)
+
+# The exemption lasts the retention period (days), so a row rewritten more than hourly buys
+# nothing: within the hour a repeat login from the same address skips the upsert and the prune
+# (two writes out of a login's four statements).
+REWRITE_AFTER = timedelta(hours=1)
+# Account-and-address pairs this process wrote lately; the oldest are forgotten first.
+WRITTEN_MEMO_SIZE = 10_000
 
 
 class KnownAddresses:
@@ -30,6 +39,7 @@ class KnownAddresses:
         self.key = key
         self.clock = clock
         self.retention = timedelta(days=retention_days)
+        self._written: OrderedDict[str, datetime] = OrderedDict()
 
     def digest(self, user_id: uuid.UUID, address: str) -> str:
         return keyed_digest(self.key, "login-address", str(user_id), address)
@@ -48,11 +58,11 @@ class KnownAddresses:
     async def remember(self, session: AsyncSession, user_id: uuid.UUID, address: str) -> None:
         """Record a successful login from `address`, and forget the account's stale addresses."""
         now = self.clock.now()
-        values = {
-            "user_id": user_id,
-            "address_hash": self.digest(user_id, address),
-            "last_success_at": now,
-        }
+        address_hash = self.digest(user_id, address)
+        written = self._written.get(address_hash)
+        if written is not None and timedelta(0) <= now - written < REWRITE_AFTER:
+            return
+        values = {"user_id": user_id, "address_hash": address_hash, "last_success_at": now}
         dialect = session.get_bind().dialect.name
         insert = (
             postgresql.insert(KnownLoginAddress)
@@ -73,3 +83,12 @@ class KnownAddresses:
             )
             .execution_options(synchronize_session=False)
         )
+
+        # Only a committed row counts: after a rollback the next login writes it again.
+        async def committed() -> None:
+            self._written[address_hash] = now
+            self._written.move_to_end(address_hash)
+            while len(self._written) > WRITTEN_MEMO_SIZE:
+                self._written.popitem(last=False)
+
+        after_commit(session, committed)

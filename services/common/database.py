@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -106,6 +106,18 @@ class Database:
         await self.engine.dispose()
 
 
+_AFTER_COMMIT = "natomedia.after_commit"
+
+
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run `action` once the request's transaction has committed, before the response leaves.
+
+    Never after a rollback. For what must follow the data (a cache told of a change), not for
+    what may fail: an action that raises turns a committed request into an error answer.
+    """
+    session.sync_session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The per-request session of the service whose app handles the request."""
     database: Database = request.app.state.database
@@ -115,6 +127,8 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+            for action in session.sync_session.info.pop(_AFTER_COMMIT, ()):
+                await action()
         except BaseException:
             await session.rollback()
             raise

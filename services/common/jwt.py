@@ -105,6 +105,11 @@ class SigningKey:
     def kid(self) -> str:
         return self.public_jwk["kid"]
 
+    @cached_property
+    def signer(self) -> Key:
+        # jose parses a PEM handed to it on every call; a constructed key is reused as it is.
+        return jose_jwk.construct(self.private_pem.decode(), self.algorithm)
+
 
 def encode_token(
     claims: Mapping[str, Any], key: SigningKey, *, token_type: str = ACCESS_TOKEN_TYPE
@@ -112,7 +117,7 @@ def encode_token(
     return str(
         jose_jwt.encode(
             dict(claims),
-            key.private_pem.decode(),
+            key.signer,
             algorithm=key.algorithm,
             headers={"kid": key.kid, "typ": token_type},
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -163,3 +164,32 @@ async def test_addresses_are_stored_as_keyed_digests_bound_to_the_account(
     plain = {hashlib.sha256(address.encode()).hexdigest() for address in (HOME, "127.0.0.1")}
     assert not digests & plain
     assert all(len(digest) == 64 for digest in digests)
+
+
+async def test_a_repeat_login_within_the_hour_rewrites_nothing(
+    start_app: Any, mail_sink: MailSink, database_url: str, clock: FrozenClock
+) -> None:
+    async def last_success() -> list[datetime]:
+        database = Database(database_url)
+        try:
+            async with database.sessionmaker() as session:
+                return list(await session.scalars(select(KnownLoginAddress.last_success_at)))
+        finally:
+            await database.dispose()
+
+    async with start_app() as client:
+        await verified_account(client, mail_sink, "someone-else@example.com")
+        before = await last_success()  # the verifying address of another account
+        await verified_account(client, mail_sink, OWNER)
+        verified_at = clock.now()
+        assert (await login(client, HOME)).status_code == 200
+        first = await last_success()
+        assert len(first) == len(before) + 2
+        clock.advance(59 * 60)
+        assert (await login(client, HOME)).status_code == 200
+        assert await last_success() == first
+        clock.advance(60)
+        assert (await login(client, HOME)).status_code == 200
+        later = await last_success()
+        assert len(later) == len(first)
+        assert set(later) - set(first) == {verified_at + timedelta(hours=1)}

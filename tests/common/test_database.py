@@ -7,12 +7,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.app import create_service_app
-from services.common.database import Database, SessionDep, Timestamps, UUIDPrimaryKey, make_metadata
+from services.common.database import (
+    Database,
+    SessionDep,
+    Timestamps,
+    UUIDPrimaryKey,
+    after_commit,
+    make_metadata,
+)
 from services.common.settings import ServiceSettings
 
 
@@ -26,11 +33,21 @@ class Thing(UUIDPrimaryKey, Timestamps, Base):
 
 
 router = APIRouter(prefix="/v1/things")
+# What after-commit actions saw: each name, with the names committed at that moment.
+announced: list[tuple[str, list[str]]] = []
 
 
 @router.post("/{name}", status_code=201)
-async def add(name: str, session: SessionDep) -> dict[str, str]:
+async def add(name: str, session: SessionDep, request: Request) -> dict[str, str]:
     session.add(Thing(name=name))
+    database: Database = request.app.state.database
+
+    async def announce() -> None:
+        async with database.sessionmaker() as other:
+            committed = (await other.scalars(select(Thing.name).order_by(Thing.name))).all()
+        announced.append((name, list(committed)))
+
+    after_commit(session, announce)
     return {"name": name}
 
 
@@ -71,6 +88,18 @@ async def test_a_failed_commit_is_an_error_and_nothing_is_half_written(
     assert duplicate.status_code >= 400
     assert duplicate.headers["content-type"] == "application/problem+json"
     assert (await client.get("/v1/things")).json() == ["a"]
+
+
+async def test_after_commit_actions_run_after_the_commit_and_never_after_a_rollback(
+    client: httpx.AsyncClient,
+) -> None:
+    announced.clear()
+    assert (await client.post("/v1/things/a")).status_code == 201
+    # Done before the response: the row was already visible to another session.
+    assert announced == [("a", ["a"])]
+    assert (await client.post("/v1/things/a")).status_code >= 400  # the commit fails
+    assert (await client.post("/v1/things/b")).status_code == 201
+    assert announced == [("a", ["a"]), ("b", ["a", "b"])]
 
 
 async def test_timestamps_are_timezone_aware(tmp_path: Path) -> None:

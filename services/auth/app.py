@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.auth.account_cache import AccountCache, AccountChangeFeed
 from services.auth.config import AuthSettings
 from services.auth.exceptions import install_error_handlers
 from services.auth.keys import jwks_document, load_signing_key
@@ -61,6 +62,9 @@ def create_app(
             algorithm=key.algorithm,
         )
     wakeup = MailWakeup()
+    account_changes = AccountChangeFeed(
+        AccountCache(settings.account_cache_seconds), settings.redis_url
+    )
     service = AuthService(
         settings,
         clock=clock,
@@ -75,11 +79,13 @@ def create_app(
         ),
         code_key=code_hash_key(settings),
         wakeup=wakeup,
+        account_changes=account_changes,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.hasher.prepare()
+        await account_changes.start()
         sender = OutboxSender(database, settings, wakeup)
         task = None
         if settings.mail_sender_enabled:
@@ -93,6 +99,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(task, settings.smtp_timeout_seconds + 5)
             service.hasher.close()
+            await account_changes.stop()
 
     app = create_service_app(
         title="NATO Multimedia auth",
@@ -109,5 +116,6 @@ def create_app(
     install_error_handlers(app)
     app.state.auth_service = service
     app.state.mail_wakeup = wakeup
+    app.state.account_cache = account_changes.cache
     app.state.jwks_bytes = json.dumps(document, separators=(",", ":")).encode()
     return app

@@ -43,6 +43,10 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
     # One hashing thread per usable core: more only queue inside the pool, fewer leave cores idle
     # during a login storm (the threads run at a lower priority than the event loop).
     hashing_threads: int = Field(default_factory=usable_cores, ge=1)
+    # How long a replica may answer `GET /me` from memory. Changes drop the copy at once (in
+    # every replica through Redis when REDIS_URL is set), so this only bounds a missed one;
+    # 0 reads the database every time.
+    account_cache_seconds: float = Field(60.0, ge=0)
 
     smtp_host: str | None = Field(None, validation_alias=AliasChoices("SMTP_HOST"))
     smtp_port: int = Field(1025, validation_alias=AliasChoices("SMTP_PORT"))

@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Form, Header, Request, Response, status
 
+from services.auth.account_cache import AccountCache
 from services.auth.account_reads import account_json
 from services.auth.dependencies import Caller, CurrentAccount, Service, account_id
 from services.auth.exceptions import (
@@ -104,9 +105,14 @@ def _client(client: ApiClient) -> ApiClientOut:
 async def me(request: Request, principal: CurrentPrincipal) -> Response:
     """The account the access token belongs to."""
     user_id = account_id(principal)
-    body = await account_json(request.app.state.database.engine, user_id)
+    cache: AccountCache = request.app.state.account_cache
+    body = cache.get(user_id)
     if body is None:
-        raise AccountRequired
+        ticket = cache.ticket()
+        body = await account_json(request.app.state.database.engine, user_id)
+        if body is None:
+            raise AccountRequired
+        cache.put(user_id, body, ticket)
     # Already the `Account` JSON: a Response skips the response model's second pass.
     return Response(body, media_type="application/json")
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import emails
+from services.auth.account_cache import AccountChangeFeed
 from services.auth.addresses import EmailAddress
 from services.auth.codes import CodeBook
 from services.auth.config import AuthSettings
@@ -76,8 +77,10 @@ class AuthService:
         issuer: AccessTokenIssuer,
         code_key: bytes,
         wakeup: MailWakeup | None = None,
+        account_changes: AccountChangeFeed | None = None,
     ) -> None:
         self.settings = settings
+        self.account_changes = account_changes
         self.clock = clock
         self.limiter = limiter
         self.hasher = hasher
@@ -116,6 +119,11 @@ class AuthService:
         key = ("mail", kind, email.canonical)
         allowed = [await self.limiter.allow(limit, *key) for limit in self.mail_limits]
         return all(allowed)
+
+    def _account_changed(self, session: AsyncSession, user: User) -> None:
+        """What `GET /me` shows for `user` changes when this session commits."""
+        if self.account_changes is not None:
+            self.account_changes.changed(session, user.id)
 
     def _mail(self, session: AsyncSession, mail: emails.Email) -> None:
         queue_mail(session, mail, self.wakeup)
@@ -189,6 +197,7 @@ class AuthService:
         assert user is not None
         if user.email_verified_at is None:
             user.email_verified_at = self.clock.now()
+            self._account_changed(session, user)
         # Signing in with the emailed code counts as a login from this address.
         await self.known_addresses.remember(session, user.id, caller)
         return self._issue(session, user)
@@ -282,6 +291,7 @@ class AuthService:
         if user.email_verified_at is None:
             # The code reached the inbox: that proves the address as well as verification does.
             user.email_verified_at = now
+            self._account_changed(session, user)
         token = new_opaque_token()
         ttl = self.settings.reset_token_ttl_seconds
         session.add(
@@ -341,7 +351,9 @@ class AuthService:
     # -- the account ---------------------------------------------------------------------------
 
     async def set_newsletter(self, session: AsyncSession, user: User, subscribed: bool) -> User:
-        user.newsletter = subscribed
+        if user.newsletter != subscribed:
+            user.newsletter = subscribed
+            self._account_changed(session, user)
         await session.flush()
         return user
 

@@ -85,6 +85,17 @@ class Process:
             return None
         return None
 
+    def cpu_seconds(self) -> float:
+        """User + system time of the process and its reaped children (0 once it is gone)."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        # Fields after the command name, which may itself hold spaces and parentheses.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        ticks = sum(int(value) for value in fields[11:15])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def reset_peak_rss(self) -> bool:
         # Writing 5 to clear_refs resets VmHWM (Linux >= 4.0), so each row sees its own peak.
         try:

@@ -87,7 +87,8 @@ class Ports:
     media: int
     media_stream: int
     news: int
-    token_app: int
+    token_open: int
+    token_protected: int
     bare: int
     peer: int
     static: int
@@ -98,7 +99,7 @@ class Ports:
         # All bound at once so no two of them can be the same port.
         sockets = []
         try:
-            for _ in range(9):
+            for _ in range(10):
                 sock = socket.socket()
                 sock.bind(("127.0.0.1", 0))
                 sockets.append(sock)
@@ -357,14 +358,15 @@ class Bench:
         (self.work / "bare-manifest.json").write_text(json.dumps(manifest))
         bare_env = clean_env({"BENCH_BARE_MANIFEST": str(self.work / "bare-manifest.json")})
         self.uvicorn("bare", "bare_app:app", self.ports.bare, bare_env, factory=False)
-        token_env = self.service_env(
-            BENCH_TOKEN_APP_BODY=manifest[self.state.video_path],
-        )
-        self.uvicorn(
-            "token-app", "token_app:create_app", self.ports.token_app, token_env, factory=True
-        )
+        token_apps = {"open": self.ports.token_open, "protected": self.ports.token_protected}
+        for route, port in token_apps.items():
+            env = self.service_env(
+                BENCH_TOKEN_APP_BODY=manifest[self.state.video_path], BENCH_TOKEN_APP_ROUTE=route
+            )
+            self.uvicorn(f"token-{route}", "token_app:create_app", port, env, factory=True)
         self.ready("bare", self.base(self.ports.bare) + "/")
-        self.ready("token-app", self.base(self.ports.token_app) + "/healthz")
+        for route, port in token_apps.items():
+            self.ready(f"token-{route}", self.base(port) + "/healthz")
 
     def storage_dir(self) -> Path:
         from services.media.config import MediaSettings
@@ -636,24 +638,25 @@ class Bench:
         )
 
     def token_rows(self) -> None:
-        app = self.base(self.ports.token_app)
+        open_url = self.base(self.ports.token_open) + "/v1/media/bench/read"
+        protected_url = self.base(self.ports.token_protected) + "/v1/media/bench/read"
         bearer = {"Authorization": f"Bearer {self.state.access_token}"}
 
         def open_read() -> Measurement:
-            self.check_same(f"{app}/v1/media/bench/open", self.state.video_body)
-            return self.wrk(f"{app}/v1/media/bench/open", headers=bearer)
+            self.check_same(open_url, self.state.video_body)
+            return self.wrk(open_url, headers=bearer)
 
         def protected_read() -> Measurement:
-            status, _, body = http("GET", f"{app}/v1/media/bench/protected")
+            status, _, body = http("GET", protected_url)
             expect(status, body, 401, "protected read without a token")
-            self.check_same(f"{app}/v1/media/bench/protected", self.state.video_body, bearer)
-            return self.wrk(f"{app}/v1/media/bench/protected", headers=bearer)
+            self.check_same(protected_url, self.state.video_body, bearer)
+            return self.wrk(protected_url, headers=bearer)
 
         self.measure(
             "token.open",
             "media-style read, no auth (bench token_app, same header sent)",
             open_read,
-            server="token-app",
+            server="token-open",
         )
         self.measure(
             "token.protected",
@@ -661,7 +664,7 @@ class Bench:
             protected_read,
             reference="token.open",
             target=(">=", 0.90),
-            server="token-app",
+            server="token-protected",
         )
 
     def auth_rows(self) -> None:
@@ -884,6 +887,7 @@ class Bench:
         row = Row(key=key, label=label, reference=reference, metric=metric, target=target)
         self.rows.append(row)
         print(f"[bench] {label} ...", flush=True)
+        self.settle()
         try:
             if self.options.profile and server is not None:
                 if server == "peer":
@@ -903,6 +907,24 @@ class Bench:
             (self.work / "logs").mkdir(parents=True, exist_ok=True)
             with (self.work / "logs" / "errors.log").open("a") as log:
                 log.write(f"== {key}\n{traceback.format_exc()}\n")
+
+    def settle(self, quiet_for: float = 0.5, limit: float = 30.0) -> None:
+        """Wait until no server is still busy with the previous row's load.
+
+        A server whose event loop was blocked (the peer hashes on its loop) goes on answering
+        the requests wrk left in flight after wrk has gone; on a shared core that work would be
+        charged to the next row.
+        """
+        deadline = time.monotonic() + limit
+        before = sum(process.cpu_seconds() for process in self.servers.values())
+        while time.monotonic() < deadline:
+            time.sleep(quiet_for)
+            now = sum(process.cpu_seconds() for process in self.servers.values())
+            # Idle servers still tick over (timers, pollers): a few percent of a core is quiet.
+            if now - before < 0.05 * quiet_for:
+                return
+            before = now
+        print("[bench] servers still busy after the previous row; measuring anyway", flush=True)
 
     def profiled(self, key: str, server: str, run: Callable[[], Measurement]) -> Measurement:
         py_spy = BENCH_DIR / "work" / "tools" / "bin" / "py-spy"

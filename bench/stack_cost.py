@@ -101,19 +101,23 @@ async def main(requests: int, rounds: int) -> None:
     async def jwks() -> dict[str, object]:
         return {"keys": [key.public_jwk]}
 
-    service = token_app.create_app()
-    service.state.token_verifier = TokenVerifier(
+    service = token_app.create_app(protected=False)
+    protected = token_app.create_app(protected=True)
+    protected.state.token_verifier = TokenVerifier(
         jwks, issuer="natomedia-auth", audience="natomedia-api"
     )
     bearer = [(b"authorization", f"Bearer {token}".encode())]
     cases: list[tuple[str, App, str, list[tuple[bytes, bytes]]]] = [
         ("bare ASGI callable", bare, "/v1/media/bench/open", []),
         ("plain FastAPI route", plain_fastapi(), "/v1/media/bench/open", []),
-        ("service factory, open route", service, "/v1/media/bench/open", []),
-        ("service factory, CurrentPrincipal", service, "/v1/media/bench/protected", bearer),
+        ("service factory, open route", service, token_app.READ_PATH, []),
+        ("service factory, CurrentPrincipal", protected, token_app.READ_PATH, bearer),
     ]
     best = {name: float("inf") for name, *_ in cases}
-    async with service.router.lifespan_context(service):
+    async with (
+        service.router.lifespan_context(service),
+        protected.router.lifespan_context(protected),
+    ):
         for _, app, path, headers in cases:
             await measure(app, path, headers, 200)
         # Rounds interleave the cases, so a burst of load elsewhere hits all of them alike.

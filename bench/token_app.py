@@ -3,7 +3,9 @@
 The media service has no token-protected read that skips the database, so the cost of token
 verification is measured here: the same factory (`create_service_app`, every middleware), the
 same verifier (`build_token_verifier`, JWKS fetched from the running auth service), the same
-bytes as the video detail; the only difference between the two routes is `CurrentPrincipal`.
+bytes as the video detail. The bench runs it twice, once per route
+(`BENCH_TOKEN_APP_ROUTE=open|protected`), so both are the only route at the same path: with both
+in one app, the one declared second paid an extra route match, charged to the token.
 """
 
 from __future__ import annotations
@@ -21,16 +23,23 @@ from services.common.settings import ServiceSettings
 BODY = Path(os.environ["BENCH_TOKEN_APP_BODY"]).read_bytes()
 
 
-def create_app() -> FastAPI:
+READ_PATH = "/v1/media/bench/read"
+
+
+def create_app(protected: bool | None = None) -> FastAPI:
+    if protected is None:
+        protected = os.environ.get("BENCH_TOKEN_APP_ROUTE", "open") == "protected"
     router = APIRouter(prefix="/v1/media")
+    if protected:
 
-    @router.get("/bench/open")
-    async def open_read() -> Response:
-        return Response(BODY, media_type="application/json")
+        @router.get("/bench/read")
+        async def protected_read(principal: CurrentPrincipal) -> Response:
+            return Response(BODY, media_type="application/json")
+    else:
 
-    @router.get("/bench/protected")
-    async def protected_read(principal: CurrentPrincipal) -> Response:
-        return Response(BODY, media_type="application/json")
+        @router.get("/bench/read")
+        async def open_read() -> Response:
+            return Response(BODY, media_type="application/json")
 
     settings = ServiceSettings()
     return create_service_app(

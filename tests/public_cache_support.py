@@ -1,4 +1,4 @@
-"""What the services' public-cache tests share: a hand-moved clock and a query counter."""
+"""What the cache tests share: a hand-moved clock and a query counter."""
 
 from __future__ import annotations
 

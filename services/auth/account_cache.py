@@ -113,6 +113,7 @@ class AccountChangeFeed:
         if self._client is not None:
             cache.suspend()  # until the subscription is up
         self._listener: asyncio.Task[None] | None = None
+        self._reported_down = False
         self.subscribed = asyncio.Event()
 
     @property
@@ -157,14 +158,18 @@ class AccountChangeFeed:
                 # Whatever was said before the subscription was heard by nobody here.
                 self.cache.resume()
                 self.subscribed.set()
+                if self._reported_down:
+                    logger.warning("account changes heard again, caching /me resumed")
+                    self._reported_down = False
                 while True:
                     # No read timeout on an idle channel: a broken connection raises instead.
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
                     if message is not None and message["type"] == "message":
                         self._forget(message["data"])
             except (redis.RedisError, OSError) as exc:
-                if self.subscribed.is_set() or self.cache.active:
+                if not self._reported_down:
                     logger.warning("account changes unheard, caching /me paused: %s", exc)
+                    self._reported_down = True
                 self.subscribed.clear()
                 self.cache.suspend()
             finally:

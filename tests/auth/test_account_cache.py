@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from services.auth.account_cache import AccountCache, AccountChangeFeed
 from services.gateway.mail_sink import MailSink
 from tests.auth.flows import STRONG_PASSWORD, bearer, latest_code, register, verified_account
-
-
-class Ticking:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
+from tests.public_cache_support import Monotonic, counted_queries
 
 ACCOUNT = uuid.UUID(int=7)
 
 
 def test_a_body_is_kept_for_its_ttl_and_no_longer() -> None:
-    clock = Ticking()
+    clock = Monotonic()
     cache = AccountCache(30.0, monotonic=clock)
     cache.put(ACCOUNT, b"{}", cache.ticket())
     clock.now += 29.9
@@ -75,28 +64,12 @@ def test_zero_seconds_turns_it_off_and_the_size_is_bounded() -> None:
     assert small.get(second) == small.get(third) == b"{}"
 
 
-@contextlib.contextmanager
-def counted_statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine sends while the block runs."""
-    statements: list[str] = []
-    engine = app.state.database.engine.sync_engine
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 async def test_repeated_reads_skip_the_database(
     app: FastAPI, client: httpx.AsyncClient, mail_sink: MailSink
 ) -> None:
     pair = await verified_account(client, mail_sink, "cached@example.org")
     headers = bearer(pair["access_token"])
-    with counted_statements(app) as statements:
+    with counted_queries(app) as statements:
         first = await client.get("/v1/auth/me", headers=headers)
         reads = len(statements)
         again = [await client.get("/v1/auth/me", headers=headers) for _ in range(5)]
@@ -222,7 +195,7 @@ async def test_without_redis_answers_the_cache_stays_off(
         app = app_of(client)
         pair = await verified_account(client, mail_sink, "no-redis@example.org")
         headers = bearer(pair["access_token"])
-        with counted_statements(app) as statements:
+        with counted_queries(app) as statements:
             for _ in range(3):
                 assert (await client.get("/v1/auth/me", headers=headers)).status_code == 200
         assert app.state.account_cache.active is False

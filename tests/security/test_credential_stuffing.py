@@ -118,6 +118,12 @@ async def test_rotating_addresses_meet_the_per_account_limit_and_the_lock_expire
                 break
             hammered += 1
             attacker = await _login(client, "Wrong-Guess-x-xx!", f"203.0.113.{hammered % 200 + 10}")
+            if attacker.status_code != 429:
+                # The window ran out between the two calls: this failure is the first of a new
+                # window (one of four), so the owner still gets in right after it.
+                assert_problem(attacker, 401, "invalid_credentials")
+                owner = await _login(client, STRONG_PASSWORD, "192.0.2.50")
+                break
             assert_problem(attacker, 429, "rate_limited")
             await asyncio.sleep(0.05)
         assert hammered > 0

@@ -27,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.bounded import keep_newest
 from services.common.database import after_commit
 
 logger = logging.getLogger("natomedia.auth.account_cache")
@@ -72,10 +73,7 @@ class AccountCache:
         # A change that committed during the read may be missing from `body`: not worth keeping.
         if not self.active or ticket != self._changes:
             return
-        self._bodies[account_id] = (self._now() + self.ttl, body)
-        self._bodies.move_to_end(account_id)
-        while len(self._bodies) > self.max_entries:
-            self._bodies.popitem(last=False)
+        keep_newest(self._bodies, account_id, (self._now() + self.ttl, body), self.max_entries)
 
     def forget(self, account_id: uuid.UUID) -> None:
         self._changes += 1
@@ -115,10 +113,6 @@ class AccountChangeFeed:
         self._listener: asyncio.Task[None] | None = None
         self._reported_down = False
         self.subscribed = asyncio.Event()
-
-    @property
-    def shared(self) -> bool:
-        return self._client is not None
 
     def changed(self, session: AsyncSession, account_id: uuid.UUID) -> None:
         """Report that this session changes what `/me` shows for `account_id`."""

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.digests import keyed_digest
 from services.auth.models import KnownLoginAddress
+from services.common.bounded import keep_newest
 from services.common.clock import Clock
 from services.common.database import after_commit
 
@@ -86,9 +87,6 @@ class KnownAddresses:
 
         # Only a committed row counts: after a rollback the next login writes it again.
         async def committed() -> None:
-            self._written[address_hash] = now
-            self._written.move_to_end(address_hash)
-            while len(self._written) > WRITTEN_MEMO_SIZE:
-                self._written.popitem(last=False)
+            keep_newest(self._written, address_hash, now, WRITTEN_MEMO_SIZE)
 
         after_commit(session, committed)

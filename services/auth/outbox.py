@@ -21,14 +21,14 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 import aiosmtplib
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from services.auth.config import AuthSettings
 from services.auth.emails import Email
 from services.auth.models import OutboxMessage
-from services.common.database import Database, utcnow
+from services.common.database import Database, after_commit, utcnow
 
 logger = logging.getLogger("natomedia.auth.outbox")
 MAX_ERROR_LENGTH = 1000
@@ -68,15 +68,12 @@ def queue_mail(session: AsyncSession, mail: Email, wakeup: MailWakeup | None = N
             attempts=0,
         )
     )
-    sync_session = session.sync_session
-    if wakeup is not None and not sync_session.info.get("outbox_wakeup"):
-        sync_session.info["outbox_wakeup"] = True
+    if wakeup is not None:
 
-        def after_commit(committed: Session) -> None:
-            committed.info.pop("outbox_wakeup", None)
+        async def wake() -> None:
             wakeup.set()
 
-        event.listen(sync_session, "after_commit", after_commit, once=True)
+        after_commit(session, wake)
 
 
 def build_message(settings: AuthSettings, row: OutboxMessage) -> EmailMessage:

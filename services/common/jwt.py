@@ -27,6 +27,8 @@ from jose import jwt as jose_jwt
 from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
+from services.common.bounded import keep_newest
+
 logger = logging.getLogger("natomedia.jwt")
 
 Algorithm = Literal["ES256", "RS256"]
@@ -207,9 +209,7 @@ class TokenVerifier:
             self._cache.pop(token, None)
             raise TokenError("expired")
         principal = await self._verify_uncached(token)
-        self._cache[token] = principal
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        keep_newest(self._cache, token, principal, self._cache_size)
         return principal
 
     async def _verify_uncached(self, token: str) -> Principal:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from services.common.bounded import keep_newest
 from services.common.database import Database
 from services.common.http_cache import etag_matches
 from services.media.exceptions import FileMissing, RangeNotSatisfiable
@@ -98,9 +99,7 @@ class RenditionFiles:
         if row is None:
             return None
         found = RenditionFile(*row)
-        self._entries[rendition_id] = found
-        if len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        keep_newest(self._entries, rendition_id, found, self._max_entries)
         return found
 
     def forget(self, rendition_id: uuid.UUID) -> None:

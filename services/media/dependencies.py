@@ -1,4 +1,8 @@
-"""Typed access to what the app holds, and the checks routes share."""
+"""Typed access to what the app holds, and the checks routes share.
+
+Every dependency is `async def`, even the getters: FastAPI runs a plain `def` dependency in its
+thread pool, which costs a thread hop per request for one attribute read.
+"""
 
 from __future__ import annotations
 
@@ -19,33 +23,33 @@ from services.media.signing import DownloadSigner
 from services.media.storage import Storage
 
 
-def get_settings(request: Request) -> MediaSettings:
+async def get_settings(request: Request) -> MediaSettings:
     settings: MediaSettings = request.app.state.settings
     return settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 
 
-def get_signer(request: Request) -> DownloadSigner:
+async def get_signer(request: Request) -> DownloadSigner:
     signer: DownloadSigner = request.app.state.signer
     return signer
 
 
-def get_rendition_files(request: Request) -> RenditionFiles:
+async def get_rendition_files(request: Request) -> RenditionFiles:
     files: RenditionFiles = request.app.state.rendition_files
     return files
 
 
-def get_client_address(request: Request) -> str | None:
-    return client_address(request, get_settings(request).trusted_proxies)
+async def get_client_address(request: Request) -> str | None:
+    return client_address(request, (await get_settings(request)).trusted_proxies)
 
 
 async def require_downloader(request: Request, principal: CurrentPrincipal) -> Principal:
@@ -57,8 +61,9 @@ async def require_downloader(request: Request, principal: CurrentPrincipal) -> P
             raise EmailNotVerified("Verify your email address before downloading video.") from exc
         raise InsufficientScope("This token lacks the media:download scope.") from exc
     limiter: RateLimiter = request.app.state.rate_limiter
-    await limiter.hit(rule(get_settings(request).download_url_rate_limit), "media-download-url",
-                      principal.subject)  # fmt: skip
+    settings = await get_settings(request)
+    limit = rule(settings.download_url_rate_limit)
+    await limiter.hit(limit, "media-download-url", principal.subject)
     return principal
 
 

@@ -1,4 +1,8 @@
-"""Dependencies of the news routes: who is asking, and the article a path names."""
+"""Dependencies of the news routes: who is asking, and the article a path names.
+
+All `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per
+request (see media's dependencies).
+"""
 
 from __future__ import annotations
 
@@ -34,12 +38,12 @@ async def reader_is_editor(principal: OptionalPrincipal) -> bool:
     return is_editor(principal)
 
 
-def news_settings(request: Request) -> NewsSettings:
+async def news_settings(request: Request) -> NewsSettings:
     settings: NewsSettings = request.app.state.settings
     return settings
 
 
-def now(request: Request) -> datetime:
+async def now(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock.now()
 

@@ -16,7 +16,7 @@ from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
 from services.common.text import NulFreeText
-from services.media import service
+from services.media import detail_reads, service
 from services.media.delivery import file_response
 from services.media.dependencies import (
     ClientAddressDep,
@@ -136,13 +136,11 @@ async def list_videos(
         **problem_responses((404, "not_found"), (422, "validation_error")),
     },
 )
-async def get_video(
-    request: Request, video_id: VideoId, session: SessionDep, settings: SettingsDep
-) -> Response:
+async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) -> Response:
     """Everything about one video, including each downloadable rendition with its size and
     SHA-256. Carries an `ETag` for `If-None-Match`."""
-    video = await service.get_video(session, video_id)
-    body = service.video_detail(video, settings).model_dump_json().encode()
+    detail = await detail_reads.video_detail(request.app.state.database.engine, video_id, settings)
+    body = detail.model_dump_json().encode()
     allow_public_cache(request)
     return cached_json(request, body, headers={"Cache-Control": "no-cache"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,13 +133,61 @@ async def get_video(session: AsyncSession, video_id: uuid.UUID) -> Video:
     return video
 
 
-def thumbnail_url(video: Video, settings: MediaSettings) -> str | None:
+class VideoColumns(Protocol):
+    """A video's own columns: an ORM `Video`, or a row of a statement that selects them."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def published_at(self) -> datetime: ...
+
+    @property
+    def updated_at(self) -> datetime: ...
+
+    @property
+    def duration_seconds(self) -> float | None: ...
+
+    @property
+    def language(self) -> str | None: ...
+
+    @property
+    def credits(self) -> str | None: ...
+
+    @property
+    def copyright(self) -> str | None: ...
+
+    @property
+    def location(self) -> str | None: ...
+
+    @property
+    def shot_list(self) -> str | None: ...
+
+    @property
+    def transcript(self) -> str | None: ...
+
+    @property
+    def thumbnail_key(self) -> str | None: ...
+
+    @property
+    def related_article_slugs(self) -> list[str] | None: ...
+
+
+def thumbnail_url(video: VideoColumns, settings: MediaSettings) -> str | None:
     if video.thumbnail_key is None:
         return None
     return f"{settings.public_base_url}/v1/media/videos/{video.id}/thumbnail.jpg"
 
 
-def _summary_fields(video: Video, settings: MediaSettings) -> dict[str, Any]:
+def _summary_fields(
+    video: VideoColumns, tags: list[str], settings: MediaSettings
+) -> dict[str, Any]:
     return {
         "id": video.id,
         "title": video.title,
@@ -148,7 +196,7 @@ def _summary_fields(video: Video, settings: MediaSettings) -> dict[str, Any]:
         "updated_at": video.updated_at,
         "duration_seconds": video.duration_seconds,
         "language": video.language,
-        "tags": [tag.tag for tag in video.tags],
+        "tags": tags,
         "credits": video.credits,
         "copyright": video.copyright,
         "location": video.location,
@@ -158,16 +206,21 @@ def _summary_fields(video: Video, settings: MediaSettings) -> dict[str, Any]:
 
 
 def video_summary(video: Video, settings: MediaSettings) -> VideoSummary:
-    return VideoSummary(**_summary_fields(video, settings))
+    return VideoSummary(**_summary_fields(video, [tag.tag for tag in video.tags], settings))
 
 
-def video_detail(video: Video, settings: MediaSettings) -> VideoDetail:
+def video_detail_from(
+    video: VideoColumns,
+    tags: list[str],
+    renditions: list[RenditionOut],
+    settings: MediaSettings,
+) -> VideoDetail:
     # One validation from the row: not a summary dumped to a dict and validated again.
     return VideoDetail(
-        **_summary_fields(video, settings),
+        **_summary_fields(video, tags, settings),
         shot_list=video.shot_list,
         transcript=video.transcript,
-        renditions=[RenditionOut.model_validate(rendition) for rendition in video.renditions],
+        renditions=renditions,
     )
 
 

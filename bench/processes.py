@@ -37,19 +37,6 @@ class Pinning:
             return cls(("taskset", "-c", str(cores[0])), ("taskset", "-c", str(cores[1])))
         return cls()
 
-    def pin_server(self, pid: int) -> None:
-        """Move a running server (every thread) onto the server core.
-
-        Servers start unpinned, so their imports use both cores, and are pinned once they
-        answer, before anything is measured.
-        """
-        if self.server:
-            subprocess.run(
-                ["taskset", "-a", "-p", "-c", self.server[-1], str(pid)],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-
     def describe(self) -> str:
         if not self.server:
             return "not pinned (fewer than two cores or no taskset)"
@@ -136,12 +123,13 @@ class ProcessGroup:
         argv: Sequence[str],
         env: Mapping[str, str],
         *,
-        pin: bool = True,
         cwd: Path | None = None,
     ) -> Process:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
-        prefix = self.pinning.server if pin else ()
+        # Pinned from the first instruction: a server sizes its pools by the cores it may use
+        # (auth's hashing threads), so pinning it after start-up would leave it sized for two.
+        prefix = self.pinning.server
         with log.open("wb") as handle:
             popen = subprocess.Popen(
                 [*prefix, *argv],

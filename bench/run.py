@@ -261,13 +261,12 @@ class Bench:
         if factory:
             argv.append("--factory")
         argv += ["--app-dir", str(BENCH_DIR), target]
-        process = self.group.start(name, argv, env, cwd=ROOT, pin=False)
+        process = self.group.start(name, argv, env, cwd=ROOT)
         self.servers[name] = process
         return process
 
     def ready(self, name: str, url: str) -> None:
         wait_http(url, self.servers[name])
-        self.pinning.pin_server(self.servers[name].pid)
 
     # ----------------------------------------------------------------- setup
     def setup(self) -> None:
@@ -555,7 +554,7 @@ class Bench:
             str(BENCH_DIR),
             "peer_app:app",
         ]
-        process = self.group.start("peer", argv, env, cwd=self.work, pin=False)
+        process = self.group.start("peer", argv, env, cwd=self.work)
         self.servers["peer"] = process
         peer = self.base(self.ports.peer)
         self.ready("peer", f"{peer}/healthz")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -11,11 +12,35 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import CommaList, RefuseDevSecretsInProduction, ServiceSettings
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
-def usable_cores() -> int:
+
+def usable_cores(*, cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    # Keyword-only, so pydantic can never take it for a default_factory's validated-data one.
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    # A CPU quota (compose `cpus:`, Kubernetes limits) leaves the affinity at every host core,
+    # and memory-hard hashes beyond the quota's cores only contend, slowing every login.
+    quota_cores = _cgroup_v2_quota_cores(cpu_max)
+    return cores if quota_cores is None else min(cores, quota_cores)
+
+
+def _cgroup_v2_quota_cores(cpu_max: Path) -> int | None:
+    # Anything unreadable counts as no quota: the file is absent outside a cgroup v2 container,
+    # and cgroup v1 (cpu.cfs_quota_us) is out of scope, so there AUTH_HASHING_THREADS is the way.
+    try:
+        quota, period = cpu_max.read_text().split()
+        if quota == "max":
+            return None
+        quota_us, period_us = int(quota), int(period)
+    except (OSError, ValueError):
+        return None
+    if quota_us <= 0 or period_us <= 0:
+        return None
+    # Round up: a 1.5-core quota keeps two threads busier than one.
+    return math.ceil(quota_us / period_us)
 
 
 class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
@@ -40,8 +65,9 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
     argon2_memory_cost: int = 19_456  # KiB: OWASP's Argon2id minimum (m=19 MiB, t=2, p=1)
     argon2_rounds: int = 2
     argon2_parallelism: int = 1
-    # One hashing thread per usable core: more only queue inside the pool, fewer leave cores idle
-    # during a login storm (the threads run at a lower priority than the event loop).
+    # One hashing thread per usable core (affinity, capped by a cgroup v2 CPU quota): more only
+    # contend or queue inside the pool, fewer leave cores idle during a login storm (the
+    # threads run at a lower priority than the event loop).
     hashing_threads: int = Field(default_factory=usable_cores, ge=1)
     # How long a replica may answer `GET /me` from memory. Changes drop the copy at once (in
     # every replica through Redis when REDIS_URL is set), so this only bounds a missed one;

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -99,6 +100,42 @@ async def test_outdated_parameters_ask_for_a_rehash() -> None:
 def test_one_hashing_thread_per_usable_core_by_default() -> None:
     assert AuthSettings().hashing_threads == usable_cores()
     assert AuthSettings(hashing_threads=1).hashing_threads == 1
+
+
+@pytest.fixture
+def eight_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The quota must be smaller than the affinity to show, whatever machine runs the tests.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
+
+
+def _cpu_max(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cpu.max"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.usefixtures("eight_cores")
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"),
+    [("max 100000\n", 8), ("150000 100000\n", 2), ("50000 100000\n", 1), ("1600000 100000\n", 8)],
+)
+def test_a_cgroup_v2_cpu_quota_caps_the_usable_cores(
+    tmp_path: Path, cpu_max: str, cores: int
+) -> None:
+    assert usable_cores(cpu_max=_cpu_max(tmp_path, cpu_max)) == cores
+
+
+@pytest.mark.usefixtures("eight_cores")
+@pytest.mark.parametrize(
+    "cpu_max", ["", "max", "150000", "1.5 100000", "150000 0", "-1 100000", "150000 100000 1"]
+)
+def test_a_malformed_cpu_max_is_ignored(tmp_path: Path, cpu_max: str) -> None:
+    assert usable_cores(cpu_max=_cpu_max(tmp_path, cpu_max)) == 8
+
+
+@pytest.mark.usefixtures("eight_cores")
+def test_a_missing_cpu_max_is_ignored(tmp_path: Path) -> None:
+    assert usable_cores(cpu_max=tmp_path / "cpu.max") == 8
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are Linux's")

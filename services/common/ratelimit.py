@@ -2,6 +2,10 @@
 
 When Redis stops answering, limits fall back to in-process counters (with a warning) instead of
 failing requests, and Redis is tried again after a short pause.
+
+The in-process counters use the library's synchronous storage, called directly on the event
+loop: it is a few list operations per hit. Its asyncio twin sends the expiry scan of every key
+to a worker thread on every hit (limits 5.8), which cost a login 0.3 ms of CPU (bench).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from typing import Any
 
 import redis.asyncio as redis
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits import strategies as in_process
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import MemoryStorage
 
 from services.common.problems import RateLimited
 
@@ -31,7 +37,7 @@ def rule(text: str) -> RateLimitItem:
 class RateLimiter:
     def __init__(self, redis_url: str | None = None, *, namespace: str = "natomedia") -> None:
         self.namespace = namespace
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._memory = in_process.MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         self._storage: Storage | None = None
         self._pool: redis.ConnectionPool | None = None
@@ -63,7 +69,7 @@ class RateLimiter:
                     "rate-limit storage unavailable, using in-process limits",
                     extra={"error": type(exc).__name__},
                 )
-        return await getattr(self._memory, method)(*args)
+        return getattr(self._memory, method)(*args)
 
     async def allow(self, limit: RateLimitItem, *key: str) -> bool:
         """Count a hit; False (without counting) when the limit is already reached."""
@@ -91,7 +97,7 @@ class RateLimiter:
             await self._pool.disconnect()
 
     async def reset(self) -> None:
-        await self._memory.storage.reset()
+        self._memory.storage.reset()
         if self._storage is not None:
             await self._storage.reset()
 

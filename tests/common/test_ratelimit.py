@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
 import pytest
 
 from services.common.problems import RateLimited
@@ -27,6 +32,32 @@ async def test_check_does_not_count() -> None:
     await limiter.hit(limit, "k")
     with pytest.raises(RateLimited):
         await limiter.check(limit, "k")
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.jobs = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.jobs += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_in_process_limits_stay_on_the_event_loop() -> None:
+    """No worker thread per hit: the asyncio storage of `limits` sent each key's expiry there."""
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    limiter = RateLimiter(None, namespace="t-loop")
+    limit = rule("5/minute")
+    for key in ("a", "b", "c"):
+        await limiter.hit(limit, "login", key)
+        await limiter.check(limit, "login", key)
+        assert await limiter.would_allow(limit, "login", key)
+        assert await limiter.retry_after(limit, "login", key) >= 1
+    await asyncio.sleep(0.05)  # long enough for a scheduled expiry pass to have started
+    assert executor.jobs == 0
+    executor.shutdown()
 
 
 @pytest.mark.redis

@@ -13,7 +13,7 @@ from services.auth.service import AuthService
 from services.common.client_address import client_address
 from services.common.database import SessionDep
 from services.common.jwt import Principal
-from services.common.security import CurrentPrincipal
+from services.common.security import require_principal
 
 
 # Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, one hop per call.
@@ -36,9 +36,12 @@ def account_id(principal: Principal) -> uuid.UUID:
         raise AccountRequired from exc
 
 
-async def current_account(principal: CurrentPrincipal, session: SessionDep) -> User:
-    """The account the bearer token speaks for, loaded to be changed: one primary-key lookup."""
-    user = await session.get(User, account_id(principal))
+async def current_account(request: Request, session: SessionDep) -> User:
+    """The account the bearer token speaks for, loaded to be changed: one primary-key lookup.
+
+    A route using it declares `openapi_extra=TOKEN_REQUIRED`.
+    """
+    user = await session.get(User, account_id(await require_principal(request)))
     if user is None:
         raise AccountRequired
     return user

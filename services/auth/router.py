@@ -51,7 +51,7 @@ from services.common.pagination import (
     encode_cursor,
 )
 from services.common.problems import problem_responses
-from services.common.security import CurrentPrincipal
+from services.common.security import TOKEN_REQUIRED, require_principal
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 well_known = APIRouter(tags=["auth"])
@@ -101,10 +101,11 @@ def _client(client: ApiClient) -> ApiClientOut:
     response_model=Account,
     summary="Read your account",
     responses=problem_responses(UNAUTHENTICATED),
+    openapi_extra=TOKEN_REQUIRED,
 )
-async def me(request: Request, principal: CurrentPrincipal) -> Response:
+async def me(request: Request) -> Response:
     """The account the access token belongs to."""
-    user_id = account_id(principal)
+    user_id = account_id(await require_principal(request))
     cache: AccountCache = request.app.state.account_cache
     body = cache.get(user_id)
     if body is None:
@@ -272,6 +273,7 @@ async def complete_password_reset(
     summary="Subscribe to or unsubscribe from the newsletter",
     response_model=Account,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def set_newsletter(
     body: NewsletterRequest, user: CurrentAccount, session: SessionDep, service: Service
@@ -286,6 +288,7 @@ async def set_newsletter(
     status_code=status.HTTP_201_CREATED,
     response_model=ApiClientCreated,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED, (403, "email_not_verified")),
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_client(
     body: ClientCreateRequest,
@@ -321,6 +324,7 @@ async def create_client(
         },
         **problem_responses(VALIDATION, UNAUTHENTICATED),
     },
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def list_clients(
     user: CurrentAccount,
@@ -350,6 +354,7 @@ async def list_clients(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(UNAUTHENTICATED, (404, "not_found")),
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def revoke_client(
     client_id: str, user: CurrentAccount, session: SessionDep, service: Service

@@ -23,6 +23,7 @@ from services.common.problems import (
 from services.common.public_cache import PublicCache, PublicCacheMiddleware
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
+from services.common.security import document_bearer_auth
 from services.common.settings import ServiceSettings
 from services.common.telemetry import telemetry_config
 
@@ -127,6 +128,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
+        document_bearer_auth(schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.setdefault(
             "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")

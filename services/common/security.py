@@ -1,16 +1,35 @@
-"""Bearer-token dependencies for routes, verified locally (see `jwt.TokenVerifier`)."""
+"""Bearer tokens for routes, verified locally (see `jwt.TokenVerifier`).
+
+Routes take `request: Request` and await `require_principal` or `bearer_principal` themselves
+instead of declaring the token as a FastAPI dependency: FastAPI solves every dependency node on
+every request, and one node costs more than verifying a cached token (bench/stack_cost.py:
+about 10 us for the node against 1-2 us for the verification, on a 40 us request). Without the
+dependency FastAPI cannot see the token, so a route says so in its OpenAPI operation with
+`openapi_extra=TOKEN_REQUIRED` or `TOKEN_OPTIONAL`, and `document_bearer_auth` completes the
+service's document.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any, Final
 
 import httpx
-from fastapi import Depends, Request
-from fastapi.security import HTTPBearer
+from fastapi import Request
 
 from services.common.jwt import Principal, TokenError, TokenVerifier, http_jwks_fetcher
 from services.common.problems import InvalidToken
 from services.common.settings import ServiceSettings
+
+BEARER_AUTH = "bearerAuth"
+# What FastAPI's `HTTPBearer(bearerFormat="JWT", scheme_name="bearerAuth")` documented.
+BEARER_SCHEME: Final[dict[str, Any]] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+# FastAPI merges `openapi_extra` into a route's operation without changing it, and the
+# document it returns is a fresh copy, so one dict serves every route.
+TOKEN_REQUIRED: Final[dict[str, Any]] = {"security": [{BEARER_AUTH: []}]}
+# `{}`: anonymous callers are served too; a token only adds to the answer. A bad token is
+# still a 401.
+TOKEN_OPTIONAL: Final[dict[str, Any]] = {"security": [{}, {BEARER_AUTH: []}]}
 
 
 def token_verifier(request: Request) -> TokenVerifier:
@@ -18,46 +37,47 @@ def token_verifier(request: Request) -> TokenVerifier:
     return verifier
 
 
-class BearerPrincipal(HTTPBearer):
-    """The bearer-token dependency in one step: header, verification, and (if required) presence.
-
-    One dependency instead of a chain of three (scheme -> optional -> required): FastAPI solves
-    each nested dependency on every request, and the chain cost more than verifying a cached
-    token (bench/stack_cost.py). Being an HTTPBearer, it still documents `bearerAuth`.
-    """
-
-    def __init__(self, *, required: bool) -> None:
-        super().__init__(auto_error=False, bearerFormat="JWT", scheme_name="bearerAuth")
-        self.required = required
-
-    async def __call__(self, request: Request) -> Principal | None:  # type: ignore[override]
-        # Straight from the ASGI headers (names arrive lower-cased): building starlette's
-        # Headers and the app-state lookups cost more than a cached verification.
-        authorization = None
-        for name, value in request.scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        # The same parsing as HTTPBearer: a missing or non-bearer header means no token.
-        scheme, _, credentials = (authorization or "").partition(" ")
-        credentials = credentials.strip()
-        if not (scheme and credentials) or scheme.lower() != "bearer":
-            if self.required:
-                raise InvalidToken("An access token is required.")
-            return None
-        verifier: TokenVerifier = request.scope["app"].state.token_verifier
-        try:
-            return await verifier.verify(credentials)
-        except TokenError as exc:
-            raise InvalidToken from exc
+async def bearer_principal(request: Request) -> Principal | None:
+    """Who the bearer token speaks for; None without one. A token that fails is a 401."""
+    # Straight from the ASGI headers (names arrive lower-cased): building starlette's Headers
+    # and the app-state lookups cost more than a cached verification.
+    authorization = None
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+            break
+    # The same parsing as FastAPI's HTTPBearer: a missing or non-bearer header means no token.
+    scheme, _, credentials = (authorization or "").partition(" ")
+    credentials = credentials.strip()
+    if not (scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    verifier: TokenVerifier = request.scope["app"].state.token_verifier
+    try:
+        return await verifier.verify(credentials)
+    except TokenError as exc:
+        raise InvalidToken from exc
 
 
-# Module-level instances: the gateway's OpenAPI pass finds required routes by `require_principal`.
-optional_principal = BearerPrincipal(required=False)
-require_principal = BearerPrincipal(required=True)
+async def require_principal(request: Request) -> Principal:
+    """Who the bearer token speaks for; no token is a 401."""
+    principal = await bearer_principal(request)
+    if principal is None:
+        raise InvalidToken("An access token is required.")
+    return principal
 
-CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
-OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+def document_bearer_auth(schema: dict[str, Any]) -> None:
+    """Define `bearerAuth` in a service's `app.openapi()` when a route declares a token."""
+    referenced = any(
+        BEARER_AUTH in requirement
+        for item in schema.get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for requirement in operation.get("security", ())
+    )
+    if referenced:
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes.setdefault(BEARER_AUTH, dict(BEARER_SCHEME))
 
 
 def build_token_verifier(

@@ -23,7 +23,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi import routing as fastapi_routing
-from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
@@ -31,7 +30,6 @@ from fastapi.routing import APIRoute
 from services.common.http_cache import cached_json
 from services.common.problems import CODES_BY_STATUS, PROBLEM_JSON
 from services.common.request_id import RequestIdMiddleware
-from services.common.security import require_principal
 from services.gateway.operation_ids import (
     BEARER_ROLES,
     CLIENT_CREDENTIALS_SCOPES,
@@ -194,7 +192,7 @@ def _operations(schema: Document) -> Iterator[tuple[str, str, Document]]:
 
 
 def _routes(app: FastAPI) -> dict[tuple[str, str], Any]:
-    """The app's routes by (method, path); their summary, description and dependencies."""
+    """The app's routes by (method, path), for their summary and description."""
     # Recent FastAPI nests included routers; `iter_route_contexts` flattens them where it exists.
     flatten = getattr(fastapi_routing, "iter_route_contexts", None)
     candidates: Iterable[Any] = flatten(app.routes) if flatten is not None else app.routes
@@ -348,12 +346,12 @@ def _complete_operation(
             result.gap(label, "no summary")
         if not route.description:
             result.gap(label, "no description (docstring)")
-    _complete_security(operation, name, route)
+    _complete_security(operation, name)
     field_name = _first_input(operation, schemas)
     _complete_responses(label, operation, result, field_name, health=health)
 
 
-def _complete_security(operation: Document, name: str | None, route: Any) -> None:
+def _complete_security(operation: Document, name: str | None) -> None:
     if name in CLIENT_SECRET_OPERATIONS:
         # `{}`: the credentials may come in the form body instead of the header.
         operation["security"] = [{"clientBasic": []}, {}]
@@ -361,23 +359,21 @@ def _complete_security(operation: Document, name: str | None, route: Any) -> Non
     requirements: list[Document] = operation.get("security", [])
     if not any("bearerAuth" in requirement for requirement in requirements):
         return
-    required = route is None or _depends_on(route.dependant, require_principal)
+    # The route declares optional (`TOKEN_OPTIONAL`) with an anonymous alternative, `{}`.
+    required = {} not in requirements
     secured: list[Document] = [{"bearerAuth": list(BEARER_ROLES.get(name or "", []))}]
     if name in CLIENT_CREDENTIALS_SCOPES:
         secured.append({"clientCredentials": CLIENT_CREDENTIALS_SCOPES[name]})
-    others = [requirement for requirement in requirements if "bearerAuth" not in requirement]
+    others = [
+        requirement
+        for requirement in requirements
+        if requirement and "bearerAuth" not in requirement
+    ]
     # `{}` first: the call works anonymously and a token only adds to what it returns.
     operation["security"] = ([] if required else [{}]) + secured + others
     responses: Document = operation.setdefault("responses", {})
     if required and "401" not in responses:
         responses["401"] = {"description": "The access token is missing, expired or invalid"}
-
-
-def _depends_on(dependant: Dependant, target: Callable[..., Any]) -> bool:
-    return any(
-        dependency.call is target or _depends_on(dependency, target)
-        for dependency in dependant.dependencies
-    )
 
 
 def _first_input(operation: Document, schemas: Document) -> str:

@@ -15,7 +15,7 @@ from services.common.clock import Clock
 from services.common.jwt import Principal
 from services.common.problems import EmailNotVerified, InsufficientScope
 from services.common.ratelimit import RateLimiter, rule
-from services.common.security import CurrentPrincipal
+from services.common.security import require_principal
 from services.media.config import MediaSettings
 from services.media.delivery import RenditionFiles
 from services.media.service import DownloadNotAllowed, check_may_download
@@ -52,8 +52,12 @@ async def get_client_address(request: Request) -> str | None:
     return client_address(request, (await get_settings(request)).trusted_proxies)
 
 
-async def require_downloader(request: Request, principal: CurrentPrincipal) -> Principal:
-    """A verified account or a partner client with `media:download`, within its rate limit."""
+async def require_downloader(request: Request) -> Principal:
+    """A verified account or a partner client with `media:download`, within its rate limit.
+
+    A route using it declares `openapi_extra=TOKEN_REQUIRED`.
+    """
+    principal = await require_principal(request)
     try:
         check_may_download(principal)
     except DownloadNotAllowed as exc:

@@ -15,6 +15,7 @@ from services.common.http_cache import cached_json, etag_matches, strong_etag
 from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
+from services.common.security import TOKEN_REQUIRED
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
 from services.media.delivery import file_response
@@ -186,6 +187,7 @@ async def get_thumbnail(
         (422, "validation_error"),
         (429, "rate_limited"),
     ),
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_download_url(
     video_id: VideoId,

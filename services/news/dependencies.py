@@ -14,7 +14,7 @@ from fastapi import Depends, Path, Request
 from services.common.clock import Clock
 from services.common.database import SessionDep
 from services.common.jwt import Principal
-from services.common.security import CurrentPrincipal, OptionalPrincipal
+from services.common.security import bearer_principal, require_principal
 from services.news.config import NewsSettings
 from services.news.exceptions import EditorRequired
 from services.news.models import Article
@@ -27,15 +27,20 @@ def is_editor(principal: Principal | None) -> bool:
     return principal is not None and EDITOR_SCOPE in principal.scopes
 
 
-async def require_editor(principal: CurrentPrincipal) -> Principal:
+async def require_editor(request: Request) -> Principal:
+    """An editor's token. A route using it declares `openapi_extra=TOKEN_REQUIRED`."""
+    principal = await require_principal(request)
     if not is_editor(principal):
         raise EditorRequired
     return principal
 
 
-async def reader_is_editor(principal: OptionalPrincipal) -> bool:
-    """Anyone may read; an editor's token also shows drafts. A bad token is still a 401."""
-    return is_editor(principal)
+async def reader_is_editor(request: Request) -> bool:
+    """Anyone may read; an editor's token also shows drafts. A bad token is still a 401.
+
+    A route using it declares `openapi_extra=TOKEN_OPTIONAL`.
+    """
+    return is_editor(await bearer_principal(request))
 
 
 async def news_settings(request: Request) -> NewsSettings:

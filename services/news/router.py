@@ -15,6 +15,7 @@ from services.common.http_cache import etag_matches, strong_etag
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
 from services.common.public_cache import allow_public_cache
+from services.common.security import TOKEN_OPTIONAL, TOKEN_REQUIRED
 from services.news import service
 from services.news.dependencies import (
     EditableArticle,
@@ -150,6 +151,7 @@ def _json(model: BaseModel) -> bytes:
     response_model=ArticlePage,
     summary="List articles",
     responses=BAD_TOKEN,
+    openapi_extra=TOKEN_OPTIONAL,
 )
 async def list_articles(
     request: Request,
@@ -224,6 +226,7 @@ async def list_articles(
         304: {"description": "The client's copy (If-None-Match / If-Modified-Since) is current"},
         **problem_responses((401, "invalid_token"), (404, "not_found")),
     },
+    openapi_extra=TOKEN_OPTIONAL,
 )
 async def read_article(
     request: Request,
@@ -302,6 +305,7 @@ def _editor_response(settings: Settings, article: ArticleRow, status_code: int =
     response_model=Article,
     summary="Create an article",
     responses={**EDITOR_ONLY, **problem_responses((422, "validation_error"))},
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_article(
     session: SessionDep, settings: Settings, now: Now, _: Editor, data: ArticleCreate
@@ -319,6 +323,7 @@ async def create_article(
     response_model=Article,
     summary="Change an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"), (422, "validation_error"))},
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def update_article(
     session: SessionDep, settings: Settings, now: Now, article: EditableArticle, data: ArticleUpdate
@@ -333,6 +338,7 @@ async def update_article(
     response_model=Article,
     summary="Publish an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def publish_article(
     session: SessionDep, settings: Settings, now: Now, article: EditableArticle
@@ -347,6 +353,7 @@ async def publish_article(
     status_code=204,
     summary="Delete an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},
+    openapi_extra=TOKEN_REQUIRED,
 )
 async def delete_article(session: SessionDep, article: EditableArticle) -> Response:
     """Editors only. The article is gone for good."""

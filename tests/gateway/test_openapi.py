@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Form
+from fastapi import APIRouter, FastAPI, Form, Request
 from openapi_spec_validator import OpenAPIV31SpecValidator
 from pydantic import BaseModel
 
@@ -17,7 +17,12 @@ from services.common.app import create_service_app
 from services.common.database import Database
 from services.common.pagination import Page
 from services.common.problems import PROBLEM_JSON, problem_responses
-from services.common.security import CurrentPrincipal, OptionalPrincipal
+from services.common.security import (
+    TOKEN_OPTIONAL,
+    TOKEN_REQUIRED,
+    bearer_principal,
+    require_principal,
+)
 from services.common.settings import ServiceSettings
 from services.gateway import openapi
 from services.gateway.cli import main
@@ -88,9 +93,9 @@ def _auth(tmp_path: Path) -> FastAPI:
     class Item(BaseModel):
         email: str
 
-    @router.get("/me", response_model=Item)
-    async def me(principal: CurrentPrincipal) -> Any:
-        return {"email": principal.subject}
+    @router.get("/me", response_model=Item, openapi_extra=TOKEN_REQUIRED)
+    async def me(request: Request) -> Any:
+        return {"email": (await require_principal(request)).subject}
 
     @router.get("/stray", response_model=Item, responses={404: {"description": "Gone"}})
     async def stray(item_id: int) -> Any:
@@ -100,8 +105,9 @@ def _auth(tmp_path: Path) -> FastAPI:
     async def token(grant_type: Annotated[str, Form()]) -> Any:
         return {"status": grant_type}
 
-    @router.get("/clients", response_model=Page[Item])
-    async def clients(principal: CurrentPrincipal) -> Any:
+    @router.get("/clients", response_model=Page[Item], openapi_extra=TOKEN_REQUIRED)
+    async def clients(request: Request) -> Any:
+        await require_principal(request)
         return {"items": [], "next_cursor": None}
 
     return _app("auth", router, tmp_path)
@@ -113,8 +119,9 @@ def _media(tmp_path: Path, *, own_media_item: bool = False) -> FastAPI:
     class Item(BaseModel):
         title: str
 
-    @router.get("/videos", response_model=Item, summary="List videos")
-    async def videos(principal: OptionalPrincipal, q: str | None = None) -> Any:
+    @router.get("/videos", response_model=Item, summary="List videos", openapi_extra=TOKEN_OPTIONAL)
+    async def videos(request: Request, q: str | None = None) -> Any:
+        await bearer_principal(request)
         return {"title": "x"}
 
     @router.get("/feed.atom", responses={200: {"content": {"application/atom+xml": {}}}})
@@ -131,11 +138,11 @@ def _media(tmp_path: Path, *, own_media_item: bool = False) -> FastAPI:
         "/videos/{video_id}/renditions/{rendition_id}/download-url",
         summary="Get a signed URL",
         responses=problem_responses((401, "invalid_token"), (403, "email_not_verified")),
+        openapi_extra=TOKEN_REQUIRED,
     )
-    async def download_url(
-        video_id: str, rendition_id: str, principal: CurrentPrincipal
-    ) -> dict[str, str]:
+    async def download_url(request: Request, video_id: str, rendition_id: str) -> dict[str, str]:
         """Signs."""
+        await require_principal(request)
         return {"url": "x"}
 
     return _app("media", router, tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,8 @@ async def test_check_does_not_count() -> None:
 
 
 async def test_in_process_limits_stay_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No worker thread per hit: the asyncio storage of `limits` sent each key's expiry there."""
+    """No thread per hit: `limits`' asyncio storage sent each key's expiry to a worker thread,
+    its synchronous one starts a timer thread."""
     sent: list[Callable[..., Any]] = []
     to_thread = asyncio.to_thread
 
@@ -43,6 +45,14 @@ async def test_in_process_limits_stay_on_the_event_loop(monkeypatch: pytest.Monk
         return await to_thread(function, *args, **kwargs)
 
     monkeypatch.setattr(asyncio, "to_thread", counted)
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def counted_start(thread: threading.Thread) -> None:
+        started.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted_start)
     limiter = RateLimiter(None, namespace="t-loop")
     limit = rule("5/minute")
     for key in ("a", "b", "c"):
@@ -52,6 +62,7 @@ async def test_in_process_limits_stay_on_the_event_loop(monkeypatch: pytest.Monk
         assert await limiter.retry_after(limit, "login", key) >= 1
     await asyncio.sleep(0.05)  # long enough for a scheduled expiry pass to have started
     assert sent == []
+    assert started == []
 
 
 @pytest.mark.redis

@@ -28,7 +28,7 @@ async def caller_address(request: Request) -> str:
 
 def account_id(principal: Principal) -> uuid.UUID:
     """The account id a bearer token speaks for (client tokens speak for none)."""
-    if principal.client_id is not None:
+    if principal.is_client:
         raise AccountRequired
     try:
         return uuid.UUID(principal.subject)

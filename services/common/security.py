@@ -32,11 +32,6 @@ TOKEN_REQUIRED: Final[dict[str, Any]] = {"security": [{BEARER_AUTH: []}]}
 TOKEN_OPTIONAL: Final[dict[str, Any]] = {"security": [{}, {BEARER_AUTH: []}]}
 
 
-def token_verifier(request: Request) -> TokenVerifier:
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier
-
-
 async def bearer_principal(request: Request) -> Principal | None:
     """Who the bearer token speaks for; None without one. A token that fails is a 401."""
     # Straight from the ASGI headers (names arrive lower-cased): building starlette's Headers

@@ -30,6 +30,7 @@ from fastapi.routing import APIRoute
 from services.common.http_cache import cached_json
 from services.common.problems import CODES_BY_STATUS, PROBLEM_JSON
 from services.common.request_id import RequestIdMiddleware
+from services.common.security import BEARER_AUTH, BEARER_SCHEME
 from services.gateway.operation_ids import (
     BEARER_ROLES,
     CLIENT_CREDENTIALS_SCOPES,
@@ -65,10 +66,8 @@ Every response carries `X-Request-ID` (echoed when the client sends one).
 """
 
 SECURITY_SCHEMES: Document = {
-    "bearerAuth": {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
+    BEARER_AUTH: {
+        **BEARER_SCHEME,
         "description": "An access token from `login`, `verifyEmail`, `refreshToken` or "
         "`issueClientToken`.",
     },
@@ -357,17 +356,17 @@ def _complete_security(operation: Document, name: str | None) -> None:
         operation["security"] = [{"clientBasic": []}, {}]
         return
     requirements: list[Document] = operation.get("security", [])
-    if not any("bearerAuth" in requirement for requirement in requirements):
+    if not any(BEARER_AUTH in requirement for requirement in requirements):
         return
     # The route declares optional (`TOKEN_OPTIONAL`) with an anonymous alternative, `{}`.
     required = {} not in requirements
-    secured: list[Document] = [{"bearerAuth": list(BEARER_ROLES.get(name or "", []))}]
+    secured: list[Document] = [{BEARER_AUTH: list(BEARER_ROLES.get(name or "", []))}]
     if name in CLIENT_CREDENTIALS_SCOPES:
         secured.append({"clientCredentials": CLIENT_CREDENTIALS_SCOPES[name]})
     others = [
         requirement
         for requirement in requirements
-        if requirement and "bearerAuth" not in requirement
+        if requirement and BEARER_AUTH not in requirement
     ]
     # `{}` first: the call works anonymously and a token only adds to what it returns.
     operation["security"] = ([] if required else [{}]) + secured + others

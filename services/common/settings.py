@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -67,12 +70,23 @@ class ServiceSettings(BaseSettings):
 
 
 def dev_secret(settings: ServiceSettings, name: str) -> SecretStr:
-    """A random secret kept under the data dir, made on first use: development only."""
+    """A random secret kept under the data dir, made on first use: development only.
+
+    Several processes may start on one data dir at once (replicas, the bench's two media
+    servers): the secret is written whole to a file of its own and then linked into place, which
+    only one of them can do, so all of them read the same secret and never a half-written one.
+    """
     path = settings.data_dir / "secrets" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")  # mode 0o600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            os.unlink(draft)
     return SecretStr(path.read_text().strip())
 
 

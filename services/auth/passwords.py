@@ -10,12 +10,11 @@ import string
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from importlib import resources
 from typing import TypeVar
 
-import anyio
 from passlib.context import CryptContext
 
 from services.auth.config import AuthSettings
@@ -105,8 +104,8 @@ class PasswordHasher:
 
     One thread per usable core (`hashing_threads`), each at a lower scheduling priority than the
     event loop, so a login storm keeps the cores busy without delaying other requests. The
-    capacity limiter in front of the pool keeps waiting requests out of the pool's queue: a
-    caller that gives up while waiting never costs a hash.
+    semaphore in front of the pool keeps waiting requests out of the pool's queue: a caller
+    that gives up while waiting never costs a hash.
     """
 
     def __init__(self, settings: AuthSettings) -> None:
@@ -118,15 +117,10 @@ class PasswordHasher:
             argon2__parallelism=settings.argon2_parallelism,
         )
         self._threads = settings.hashing_threads
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._slots: asyncio.Semaphore | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._dummy_hash: str | None = None
-
-    @property
-    def limiter(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self._threads)
-        return self._limiter
+        self.busy_slots = 0
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -139,27 +133,41 @@ class PasswordHasher:
 
     async def _run(self, function: Callable[..., T], *args: str) -> T:
         loop = asyncio.get_running_loop()
-        limiter = self.limiter
-        borrower = object()
-        await limiter.acquire_on_behalf_of(borrower)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._threads)
+        slots = self._slots
+        # A free slot is taken without yielding to the loop (anyio's limiter always yields once).
+        await slots.acquire()
+        self.busy_slots += 1
+        outcome: asyncio.Future[T] = loop.create_future()
 
-        def release() -> None:
-            limiter.release_on_behalf_of(borrower)
+        def finish(job: Future[T]) -> None:
+            # The slot is freed when the thread is done, not when the caller stops waiting:
+            # callers that give up cannot pile hashes up in the pool's queue.
+            self.busy_slots -= 1
+            slots.release()
+            if outcome.done():
+                return
+            error = job.exception()
+            if error is None:
+                outcome.set_result(job.result())
+            else:
+                outcome.set_exception(error)
 
-        def thread_done(_: object) -> None:
-            # After shutdown there is no loop left to give the slot back to.
+        def thread_done(job: Future[T]) -> None:
+            # One wake-up of the loop per hash, for the slot and the answer together. After
+            # shutdown there is no loop left to hand them to.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(release)
+                loop.call_soon_threadsafe(finish, job)
 
         try:
             job = self._executor().submit(function, *args)
         except BaseException:
-            release()
+            self.busy_slots -= 1
+            slots.release()
             raise
-        # The slot is freed when the thread is done, not when the caller stops waiting: callers
-        # that give up cannot pile hashes up in the pool's queue.
         job.add_done_callback(thread_done)
-        return await asyncio.wrap_future(job)
+        return await outcome
 
     async def hash(self, password: str) -> str:
         return str(await self._run(self.context.hash, password))

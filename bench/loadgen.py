@@ -76,6 +76,33 @@ def parse_wrk(output: str) -> Measurement:
     )
 
 
+def combine(slices: Sequence[Measurement]) -> Measurement:
+    """One row measured in several slices: totals over the slices' time.
+
+    wrk reports percentiles, not latencies, so these cannot be merged exactly: p50 is the
+    median slice's and p99 the worst slice's.
+    """
+    if not slices:
+        raise ValueError("no slice to combine")
+    seconds = [
+        part.requests / part.requests_per_s if part.requests_per_s else 0.0 for part in slices
+    ]
+    elapsed = sum(seconds)
+    p50s = sorted(part.p50_ms for part in slices if part.p50_ms is not None)
+    p99s = [part.p99_ms for part in slices if part.p99_ms is not None]
+    requests = sum(part.requests for part in slices)
+    moved = sum(part.bytes_per_s * took for part, took in zip(slices, seconds, strict=True))
+    return Measurement(
+        requests_per_s=requests / elapsed if elapsed else 0.0,
+        p50_ms=p50s[(len(p50s) - 1) // 2] if p50s else None,
+        p99_ms=max(p99s) if p99s else None,
+        bytes_per_s=moved / elapsed if elapsed else 0.0,
+        requests=requests,
+        errors=sum(part.errors for part in slices),
+        detail="; ".join(part.detail for part in slices if part.detail),
+    )
+
+
 def wrk_script(
     path: Path, *, method: str, body: str = "", headers: Mapping[str, str] | None = None
 ) -> Path:

@@ -23,12 +23,13 @@ import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadgen import (
     Measurement,
+    combine,
     parse_probe,
     prober_command,
     run_wrk,
@@ -125,9 +126,25 @@ class Options:
     # may finish none, so smoke mode logs in over fewer connections for longer.
     login_connections: int = 32
     login_duration: float = 10.0
+    # The login rows (ours and the peer's) are measured in turns: `login_rounds` slices each of
+    # `login_slice` seconds.
+    login_rounds: int = 4
+    login_slice: float = 5.0
     database: str = "sqlite"
     # Row-key prefixes to measure (`news`, `video`, `token`, `me`, `login`, `storm`, `file`).
     only: tuple[str, ...] = ()
+
+
+@dataclass
+class Turn:
+    """A row measured in slices, in turns with others (`Bench.measure_in_turns`)."""
+
+    key: str
+    label: str
+    run: Callable[[float], Measurement]  # one slice of the given seconds
+    server: str
+    reference: str | None = None
+    target: tuple[str, float] | None = None
 
 
 @dataclass
@@ -725,30 +742,40 @@ class Bench:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
 
-        login_load = {
-            "connections": self.options.login_connections,
-            "duration": self.options.login_duration,
-        }
+        connections = self.options.login_connections
 
-        def peer_login() -> Measurement:
+        def peer_login(duration: float) -> Measurement:
             self.start_peer()
-            return self.wrk(f"{peer}/auth/jwt/login", script=peer_script, **login_load)
+            return self.wrk(
+                f"{peer}/auth/jwt/login",
+                script=peer_script,
+                connections=connections,
+                duration=duration,
+            )
 
-        def our_login() -> Measurement:
-            return self.wrk(f"{auth}/v1/auth/login", script=ours_script, **login_load)
+        def our_login(duration: float) -> Measurement:
+            return self.wrk(
+                f"{auth}/v1/auth/login",
+                script=ours_script,
+                connections=connections,
+                duration=duration,
+            )
 
         cost = self.argon2
         argon = f"Argon2id m={cost['memory_cost']} t={cost['time_cost']} p={cost['parallelism']}"
-        self.measure(
-            "login.peer", f"fastapi-users login (peer), {argon}", peer_login, server="peer"
-        )
-        self.measure(
-            "login.ours",
-            f"POST /v1/auth/login, {argon}",
-            our_login,
-            reference="login.peer",
-            target=(">=", 1.0),
-            server="auth",
+        self.measure_in_turns(
+            [
+                Turn("login.peer", f"fastapi-users login (peer), {argon}", peer_login, "peer"),
+                Turn(
+                    "login.ours",
+                    f"POST /v1/auth/login, {argon}",
+                    our_login,
+                    "auth",
+                    reference="login.peer",
+                    target=(">=", 1.0),
+                ),
+            ],
+            rounds=self.options.login_rounds,
         )
 
         def storm(
@@ -905,25 +932,74 @@ class Bench:
         self.rows.append(row)
         print(f"[bench] {label} ...", flush=True)
         self.settle()
-        try:
+
+        def measured() -> Measurement:
             if self.options.profile and server is not None:
                 if server == "peer":
                     self.start_peer()
-                row.measurement = self.profiled(key, server, run)
-            else:
-                row.measurement = run()
+                return self.profiled(key, server, run)
+            return run()
+
+        row.measurement = self.attempt(row, measured)
+
+    def attempt(self, row: Row, run: Callable[[], Measurement]) -> Measurement | None:
+        """Run one measurement of `row`; on failure or skip, say so in its status."""
+        try:
+            measurement = run()
             # A 1 GiB download may not finish within a row: bytes moved are what count there.
-            moved = row.measurement.bytes_per_s if metric == "mbps" else row.measurement.requests
+            moved = measurement.bytes_per_s if row.metric == "mbps" else measurement.requests
             if not moved:
                 raise RuntimeError("nothing was answered within the row's duration")
             row.status = "ok"
+            return measurement
         except Skipped as exc:
             row.status = str(exc)
         except Exception as exc:
             row.status = f"error: {exc}".splitlines()[0][:200]
             (self.work / "logs").mkdir(parents=True, exist_ok=True)
             with (self.work / "logs" / "errors.log").open("a") as log:
-                log.write(f"== {key}\n{traceback.format_exc()}\n")
+                log.write(f"== {row.key}\n{traceback.format_exc()}\n")
+        return None
+
+    def measure_in_turns(self, turns: Sequence[Turn], *, rounds: int) -> None:
+        """Measure rows in turns, a slice each per round (A B A B ...), each summed over its slices.
+
+        On this kind of VM a core's speed drifts: the same Argon2id verification took 15.1 to
+        18.1 ms in consecutive 15 s runs. Two rows measured one after the other can each catch
+        a different phase; in turns, both see the same drift, so their ratio does not.
+        """
+        turns = [
+            t for t in turns if not self.options.only or t.key.split(".")[0] in self.options.only
+        ]
+        if self.options.profile:  # py-spy samples one server over one whole row
+            for turn in turns:
+                self.measure(
+                    turn.key,
+                    turn.label,
+                    lambda turn=turn: turn.run(self.options.login_duration),
+                    reference=turn.reference,
+                    target=turn.target,
+                    server=turn.server,
+                )
+            return
+        rows = [
+            Row(key=t.key, label=t.label, reference=t.reference, target=t.target) for t in turns
+        ]
+        self.rows.extend(rows)
+        slices: list[list[Measurement]] = [[] for _ in turns]
+        seconds = self.options.login_slice
+        for round_number in range(1, rounds + 1):
+            for turn, row, taken in zip(turns, rows, slices, strict=True):
+                if row.status not in ("not run", "ok"):
+                    continue  # skipped or failed in an earlier round
+                print(f"[bench] {turn.label} (slice {round_number}/{rounds}) ...", flush=True)
+                self.settle()
+                measurement = self.attempt(row, lambda turn=turn: turn.run(seconds))
+                if measurement is not None:
+                    taken.append(measurement)
+        for row, taken in zip(rows, slices, strict=True):
+            if row.status == "ok":
+                row.measurement = combine(taken)
 
     def settle(self, quiet_for: float = 0.5, limit: float = 30.0) -> None:
         """Wait until no server is still busy with the previous row's load.
@@ -1015,7 +1091,9 @@ class Bench:
             "database": self.options.database + " (every service and the peer)",
             "duration": f"{self.options.duration:g} s per row",
             "load": f"wrk -t{self.options.threads} -c{self.options.connections} --latency; "
-            f"logins -c{self.options.login_connections} for {self.options.login_duration:g} s; "
+            f"logins -c{self.options.login_connections}, ours and the peer's in turns: "
+            f"{self.options.login_rounds} slices of {self.options.login_slice:g} s each; "
+            f"storm {self.options.login_duration:g} s; "
             "file rows -t1 -c1; storm bystander: one GET /healthz every 10 ms",
             "gateway": self.state.gateway_source or "not started",
             "argon2": json.dumps(self.argon2),
@@ -1107,6 +1185,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         only=tuple(group.strip() for group in args.only.split(",") if group.strip()),
         login_connections=args.connections or (4 if args.smoke else 32),
         login_duration=max(2.0, duration) if args.smoke else duration,
+        login_rounds=1 if args.smoke else 4,
+        login_slice=max(2.0, duration) if args.smoke else duration / 2,
     )
 
 

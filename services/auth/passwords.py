@@ -141,11 +141,14 @@ class PasswordHasher:
         self.busy_slots += 1
         outcome: asyncio.Future[T] = loop.create_future()
 
+        def free_slot() -> None:
+            self.busy_slots -= 1
+            slots.release()
+
         def finish(job: Future[T]) -> None:
             # The slot is freed when the thread is done, not when the caller stops waiting:
             # callers that give up cannot pile hashes up in the pool's queue.
-            self.busy_slots -= 1
-            slots.release()
+            free_slot()
             if outcome.done():
                 return
             error = job.exception()
@@ -163,8 +166,7 @@ class PasswordHasher:
         try:
             job = self._executor().submit(function, *args)
         except BaseException:
-            self.busy_slots -= 1
-            slots.release()
+            free_slot()
             raise
         job.add_done_callback(thread_done)
         return await outcome

@@ -926,7 +926,7 @@ class Bench:
         target: tuple[str, float] | None = None,
         server: str | None = None,
     ) -> None:
-        if self.options.only and key.split(".")[0] not in self.options.only:
+        if not self.selected(key):
             return
         row = Row(key=key, label=label, reference=reference, metric=metric, target=target)
         self.rows.append(row)
@@ -941,6 +941,10 @@ class Bench:
             return run()
 
         row.measurement = self.attempt(row, measured)
+
+    def selected(self, key: str) -> bool:
+        """Whether `--only` asks for this row (all rows without it)."""
+        return not self.options.only or key.split(".")[0] in self.options.only
 
     def attempt(self, row: Row, run: Callable[[], Measurement]) -> Measurement | None:
         """Run one measurement of `row`; on failure or skip, say so in its status."""
@@ -968,9 +972,7 @@ class Bench:
         18.1 ms in consecutive 15 s runs. Two rows measured one after the other can each catch
         a different phase; in turns, both see the same drift, so their ratio does not.
         """
-        turns = [
-            t for t in turns if not self.options.only or t.key.split(".")[0] in self.options.only
-        ]
+        turns = [turn for turn in turns if self.selected(turn.key)]
         if self.options.profile:  # py-spy samples one server over one whole row
             for turn in turns:
                 self.measure(

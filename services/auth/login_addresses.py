@@ -15,14 +15,13 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.digests import keyed_digest
 from services.auth.models import KnownLoginAddress
 from services.common.bounded import keep_newest
 from services.common.clock import Clock
-from services.common.database import after_commit
+from services.common.database import after_commit, conflict_insert
 
 # Looked up for unknown emails too, so a locked unknown address costs the same either way.
 NO_ACCOUNT = uuid.UUID(int=0)
@@ -64,15 +63,11 @@ class KnownAddresses:
         if written is not None and timedelta(0) <= now - written < REWRITE_AFTER:
             return
         values = {"user_id": user_id, "address_hash": address_hash, "last_success_at": now}
-        dialect = session.get_bind().dialect.name
-        insert = (
-            postgresql.insert(KnownLoginAddress)
-            if dialect == "postgresql"
-            else sqlite.insert(KnownLoginAddress)
-        )
         # An upsert: two logins from one address at once must not fail on the primary key.
         await session.execute(
-            insert.values(values).on_conflict_do_update(
+            conflict_insert(session, KnownLoginAddress)
+            .values(values)
+            .on_conflict_do_update(
                 index_elements=["user_id", "address_hash"], set_={"last_success_at": now}
             )
         )

@@ -1,7 +1,8 @@
-"""Auth tables: accounts, codes, refresh and reset tokens, API clients, login addresses, outbox.
+"""Auth tables: accounts, codes, refresh families, reset tokens, clients, addresses, outbox.
 
-Nothing secret is stored in the clear: codes and tokens are keyed hashes (see `digests`),
-passwords Argon2id hashes, client secrets SHA-256 digests (they carry 256 random bits).
+Nothing secret is stored in the clear: codes and reset tokens are keyed hashes (see `digests`),
+passwords Argon2id hashes, client secrets SHA-256 digests (they carry 256 random bits). Refresh
+tokens are not stored at all: they are signed, and a family's row holds only its position.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class User(UUIDPrimaryKey, Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     newsletter: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Carried by every refresh token: raising it ends every session of the account at once.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -71,22 +74,21 @@ class OneTimeCode(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class RefreshToken(UUIDPrimaryKey, Base):
-    """One link of a rotation chain; every link of a login shares `family_id` and its deadline."""
+class RefreshFamily(Base):
+    """The refresh tokens of one login: a chain in which each token, once spent, names the next.
 
-    __tablename__ = "refresh_tokens"
-    __table_args__ = (
-        Index("ix_refresh_tokens_family_id", "family_id"),
-        Index("ix_refresh_tokens_user_id", "user_id"),
-    )
+    Written by the family's first refresh, not by the login (see `refresh_tokens`).
+    """
 
+    __tablename__ = "refresh_families"
+    __table_args__ = (Index("ix_refresh_families_user_id", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    family_id: Mapped[uuid.UUID] = mapped_column()
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    family_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The generation whose token may be spent next: an older one presented is a replay.
+    generation: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Set when rotated: presenting it again is reuse.
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 

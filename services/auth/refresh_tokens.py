@@ -1,25 +1,54 @@
-"""Refresh tokens: opaque, stored hashed, rotated on every use, grouped in families.
+"""Refresh tokens: signed, rotated on every use, grouped in families; a login writes nothing.
 
-A login starts a family with an absolute deadline; each refresh spends one token and issues the
-next in the same family. Presenting a spent token means two parties hold the chain (one of them
-a thief), so the whole family is revoked.
+A token says which family it belongs to, its generation in that family's chain, the account and
+the account's session epoch, and the family's deadline, under an HMAC of the server's key: it
+cannot be forged or altered, so nothing about it needs storing when it is issued. A family's row
+is written by the family's first refresh and keeps the generation whose token may be spent next.
+A token older than that was spent already: presenting it means two parties hold the chain (one
+of them a thief), so the whole family is revoked. A row that is missing means generation 0, the
+login's own token, not yet spent.
+
+Ending every session of an account (a password reset) raises the account's session epoch, which
+no outstanding token carries.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.digests import keyed_digest, new_opaque_token
 from services.auth.exceptions import InvalidRefreshToken
-from services.auth.models import RefreshToken
+from services.auth.models import RefreshFamily
 from services.common.clock import Clock
+from services.common.database import conflict_insert
+
+_VERSION = 1
+# version, family id, account id, generation, session epoch, deadline (Unix seconds).
+_CLAIMS = struct.Struct(">B16s16sIIq")
+_MAC_SIZE = hashlib.sha256().digest_size
+# 81 bytes: 108 base64url characters, no padding.
+_TOKEN_SIZE = _CLAIMS.size + _MAC_SIZE
+_MAC_CONTEXT = b"natomedia refresh token\x1f"
+
+
+@dataclass(frozen=True)
+class RefreshClaims:
+    family_id: uuid.UUID
+    user_id: uuid.UUID
+    generation: int
+    session_epoch: int
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -28,91 +57,128 @@ class RefreshTokens:
     clock: Clock
     family_ttl_seconds: int
 
-    def _digest(self, token: str) -> str:
-        return keyed_digest(self.key, "refresh", token)
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self.key, _MAC_CONTEXT + payload, hashlib.sha256).digest()
 
-    async def _add(
-        self,
-        session: AsyncSession,
-        user_id: uuid.UUID,
-        family_id: uuid.UUID,
-        family_expires_at: datetime,
-    ) -> str:
-        token = new_opaque_token()
-        # A Core INSERT on the table: nothing reads the row back, so the ORM's unit of work
-        # (every login and refresh writes one) would be all cost.
-        await session.execute(
-            insert(cast(Table, RefreshToken.__table__)).values(
-                user_id=user_id,
-                family_id=family_id,
-                token_hash=self._digest(token),
-                family_expires_at=family_expires_at,
-                created_at=self.clock.now(),
-            )
+    def _sign(self, claims: RefreshClaims) -> str:
+        payload = _CLAIMS.pack(
+            _VERSION,
+            claims.family_id.bytes,
+            claims.user_id.bytes,
+            claims.generation,
+            claims.session_epoch,
+            int(claims.expires_at.timestamp()),
         )
-        return token
+        return base64.urlsafe_b64encode(payload + self._mac(payload)).decode().rstrip("=")
 
-    async def start_family(self, session: AsyncSession, user_id: uuid.UUID) -> str:
-        deadline = self.clock.now() + timedelta(seconds=self.family_ttl_seconds)
-        return await self._add(session, user_id, uuid.uuid4(), deadline)
-
-    async def rotate(self, session: AsyncSession, token: str) -> tuple[uuid.UUID, str]:
-        """Spend `token`; return its account and the next token of the family."""
-        row = await session.scalar(
-            select(RefreshToken).where(RefreshToken.token_hash == self._digest(token))
-        )
-        now = self.clock.now()
-        if row is None or row.revoked_at is not None or row.family_expires_at <= now:
+    def read(self, token: str) -> RefreshClaims:
+        """The claims of an authentic token (expired or spent ones included); else refused."""
+        try:
+            raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise InvalidRefreshToken from error
+        if len(raw) != _TOKEN_SIZE:
             raise InvalidRefreshToken
-        if row.used_at is not None:
-            await self._revoke_family_for_reuse(session, row.family_id)
-        spent = cast(
-            CursorResult[Any],
-            await session.execute(
-                update(RefreshToken)
-                .where(
-                    RefreshToken.id == row.id,
-                    RefreshToken.used_at.is_(None),
-                    RefreshToken.revoked_at.is_(None),
-                )
-                .values(used_at=now)
-                .execution_options(synchronize_session=False)
-            ),
+        payload, mac = raw[: _CLAIMS.size], raw[_CLAIMS.size :]
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            raise InvalidRefreshToken
+        version, family, user, generation, epoch, deadline = _CLAIMS.unpack(payload)
+        if version != _VERSION:
+            raise InvalidRefreshToken
+        return RefreshClaims(
+            uuid.UUID(bytes=family),
+            uuid.UUID(bytes=user),
+            generation,
+            epoch,
+            datetime.fromtimestamp(deadline, UTC),
         )
-        if spent.rowcount != 1:
-            # Someone spent it between our read and our write: the same reuse, just faster.
-            await self._revoke_family_for_reuse(session, row.family_id)
-        return row.user_id, await self._add(
-            session, row.user_id, row.family_id, row.family_expires_at
+
+    def start_family(self, user_id: uuid.UUID, session_epoch: int) -> str:
+        """The first token of a new family. Nothing is written: its row waits for a refresh."""
+        # Whole seconds, as the token carries it, so the row and the token agree.
+        deadline = self.clock.now().replace(microsecond=0) + timedelta(
+            seconds=self.family_ttl_seconds
+        )
+        return self._sign(RefreshClaims(uuid.uuid4(), user_id, 0, session_epoch, deadline))
+
+    async def rotate(self, session: AsyncSession, claims: RefreshClaims) -> str:
+        """Spend the token `claims` came from and return the next one of its family.
+
+        The caller has checked the account and its session epoch.
+        """
+        now = self.clock.now()
+        if claims.expires_at <= now:
+            raise InvalidRefreshToken
+        spent_by_us = False
+        if claims.generation == 0:
+            # The login's token: the family's row does not exist unless it was spent already
+            # (or its session ended), and then the INSERT does nothing.
+            started = await session.execute(
+                conflict_insert(session, RefreshFamily)
+                .values(
+                    id=claims.family_id,
+                    user_id=claims.user_id,
+                    generation=1,
+                    expires_at=claims.expires_at,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            spent_by_us = cast(CursorResult[Any], started).rowcount == 1
+        else:
+            spent = await session.execute(
+                update(RefreshFamily)
+                .where(
+                    RefreshFamily.id == claims.family_id,
+                    RefreshFamily.generation == claims.generation,
+                    RefreshFamily.revoked_at.is_(None),
+                )
+                .values(generation=claims.generation + 1)
+                .execution_options(synchronize_session=False)
+            )
+            spent_by_us = cast(CursorResult[Any], spent).rowcount == 1
+        if not spent_by_us:
+            # Spent before (now or a moment ago, by a parallel request), or the session ended.
+            await self._revoke_family_for_reuse(session, claims.family_id)
+        return self._sign(
+            RefreshClaims(
+                claims.family_id,
+                claims.user_id,
+                claims.generation + 1,
+                claims.session_epoch,
+                claims.expires_at,
+            )
         )
 
     async def _revoke_family_for_reuse(
         self, session: AsyncSession, family_id: uuid.UUID
     ) -> NoReturn:
-        await self.revoke_family(session, family_id)
+        await session.execute(
+            update(RefreshFamily)
+            .where(RefreshFamily.id == family_id, RefreshFamily.revoked_at.is_(None))
+            .values(revoked_at=self.clock.now())
+            .execution_options(synchronize_session=False)
+        )
         # The revocation must stand although the request answers with an error (and rolls back).
         await session.commit()
         raise InvalidRefreshToken
 
-    async def revoke_family(self, session: AsyncSession, family_id: uuid.UUID) -> None:
+    async def end_family(self, session: AsyncSession, claims: RefreshClaims) -> None:
+        """Revoke the family `claims` belongs to, whether or not it has a row yet."""
+        now = self.clock.now()
         await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=self.clock.now())
-            .execution_options(synchronize_session=False)
-        )
-
-    async def revoke_family_of(self, session: AsyncSession, token: str) -> None:
-        family_id = await session.scalar(
-            select(RefreshToken.family_id).where(RefreshToken.token_hash == self._digest(token))
-        )
-        if family_id is not None:
-            await self.revoke_family(session, family_id)
-
-    async def revoke_all(self, session: AsyncSession, user_id: uuid.UUID) -> None:
-        await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=self.clock.now())
-            .execution_options(synchronize_session=False)
+            conflict_insert(session, RefreshFamily)
+            .values(
+                id=claims.family_id,
+                user_id=claims.user_id,
+                generation=claims.generation,
+                expires_at=claims.expires_at,
+                created_at=now,
+                revoked_at=now,
+            )
+            .on_conflict_do_update(
+                index_elements=["id"],
+                set_={"revoked_at": now},
+                where=RefreshFamily.revoked_at.is_(None),
+            )
         )

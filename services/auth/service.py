@@ -35,6 +35,7 @@ from services.auth.exceptions import (
     ClientNotFound,
     InvalidClient,
     InvalidCredentials,
+    InvalidRefreshToken,
     InvalidResetToken,
     InvalidScope,
     WeakPassword,
@@ -63,6 +64,7 @@ class Credentials:
     password_hash: str
     email_verified_at: datetime | None
     roles: list[str]
+    session_epoch: int
 
     @property
     def email_verified(self) -> bool:
@@ -143,21 +145,25 @@ class AuthService:
     def _mail(self, session: AsyncSession, mail: emails.Email) -> None:
         queue_mail(session, mail, self.wakeup)
 
-    async def _issue(self, session: AsyncSession, user: User | Credentials) -> IssuedTokens:
+    def _issue(self, user: User | Credentials) -> IssuedTokens:
         access = self.issuer.for_account(
             user.id, email_verified=user.email_verified, roles=user.roles
         )
-        return IssuedTokens(access, await self.refresh_tokens.start_family(session, user.id))
+        return IssuedTokens(access, self.refresh_tokens.start_family(user.id, user.session_epoch))
 
     async def _credentials(self, session: AsyncSession, email: EmailAddress) -> Credentials | None:
-        # Columns, not the entity: a login reads four values and changes none (but a rehash), so
+        # Columns, not the entity: a login reads five values and changes none (but a rehash), so
         # the ORM's identity map and unit of work are all cost. On a core shared with hashing
         # every line a login runs is paid again on a cold cache.
         row = (
             await session.execute(
-                select(User.id, User.password_hash, User.email_verified_at, User.roles).where(
-                    User.email_canonical == email.canonical
-                )
+                select(
+                    User.id,
+                    User.password_hash,
+                    User.email_verified_at,
+                    User.roles,
+                    User.session_epoch,
+                ).where(User.email_canonical == email.canonical)
             )
         ).first()
         return None if row is None else Credentials(*row)
@@ -228,7 +234,7 @@ class AuthService:
             self._account_changed(session, user)
         # Signing in with the emailed code counts as a login from this address.
         await self.known_addresses.remember(session, user.id, caller)
-        return await self._issue(session, user)
+        return self._issue(user)
 
     async def resend_verification(
         self, session: AsyncSession, email: EmailAddress, *, caller: str
@@ -275,19 +281,30 @@ class AuthService:
                 update(User).where(User.id == user.id).values(password_hash=new_hash)
             )
         await self.known_addresses.remember(session, user.id, caller)
-        return await self._issue(session, user)
+        # A successful login writes nothing more (see `refresh_tokens`).
+        return self._issue(user)
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> IssuedTokens:
-        user_id, next_token = await self.refresh_tokens.rotate(session, refresh_token)
-        user = await session.get(User, user_id)
-        assert user is not None  # tokens go with their account (ON DELETE CASCADE)
+        claims = self.refresh_tokens.read(refresh_token)
+        user = await session.get(User, claims.user_id)
+        if user is None or user.session_epoch != claims.session_epoch:
+            # Every session of the account ended (a password reset) after this one began.
+            raise InvalidRefreshToken
+        next_token = await self.refresh_tokens.rotate(session, claims)
         access = self.issuer.for_account(
             user.id, email_verified=user.email_verified, roles=user.roles
         )
         return IssuedTokens(access, next_token)
 
     async def logout(self, session: AsyncSession, refresh_token: str) -> None:
-        await self.refresh_tokens.revoke_family_of(session, refresh_token)
+        try:
+            claims = self.refresh_tokens.read(refresh_token)
+        except InvalidRefreshToken:
+            return  # not one of ours: there is no session to end
+        # The family's row refers to its account; a database restored from before the account
+        # has no session of it to end.
+        if await session.get(User, claims.user_id) is not None:
+            await self.refresh_tokens.end_family(session, claims)
 
     # -- password reset ------------------------------------------------------------------------
 
@@ -371,7 +388,8 @@ class AuthService:
             .execution_options(synchronize_session=False)
         )
         user.password_hash = password_hash
-        await self.refresh_tokens.revoke_all(session, user.id)
+        # Every refresh token of the account carries the epoch before this one.
+        user.session_epoch += 1
         # The mailbox answered, so this address is the owner's: a lock held on the account from
         # elsewhere no longer keeps them out. Addresses known before stay known (they only pass
         # the account-wide limit, and the owner's other devices keep working).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -10,7 +11,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from services.auth.models import OutboxMessage, RefreshToken, User
+from services.auth.models import OutboxMessage, RefreshFamily, User
 from services.common.clock import FrozenClock
 from services.common.database import Database
 from services.gateway.mail_sink import MailSink
@@ -796,18 +797,72 @@ async def test_jwks_is_cacheable(client: httpx.AsyncClient) -> None:
     assert cached.status_code == 304
 
 
-async def test_refresh_tokens_are_stored_hashed(
-    client: httpx.AsyncClient, mail_sink: MailSink, database_url: str
-) -> None:
-    pair = await verified_account(client, mail_sink, "hashed@example.com")
+async def _families(database_url: str) -> list[tuple[int, bool]]:
+    """(generation, revoked) of every refresh family on file."""
     database = Database(database_url)
     try:
         async with database.sessionmaker() as session:
-            stored = list(await session.scalars(select(RefreshToken.token_hash)))
+            rows = await session.execute(
+                select(RefreshFamily.generation, RefreshFamily.revoked_at.is_not(None))
+            )
+            return [(generation, revoked) for generation, revoked in rows]
     finally:
         await database.dispose()
-    assert stored
-    assert pair["refresh_token"] not in stored
+
+
+async def test_a_login_writes_no_refresh_row_and_its_first_refresh_writes_the_family(
+    client: httpx.AsyncClient, mail_sink: MailSink, database_url: str
+) -> None:
+    await verified_account(client, mail_sink, "lazy@example.com")
+    login = await client.post(
+        "/v1/auth/login", json={"email": "lazy@example.com", "password": STRONG_PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    assert await _families(database_url) == []
+
+    token = login.json()["refresh_token"]
+    for generation in (1, 2):
+        rotated = await client.post("/v1/auth/token/refresh", json={"refresh_token": token})
+        assert rotated.status_code == 200, rotated.text
+        token = rotated.json()["refresh_token"]
+        assert await _families(database_url) == [(generation, False)]
+
+
+async def test_logout_after_a_refresh_ends_the_newest_token(
+    client: httpx.AsyncClient, mail_sink: MailSink, database_url: str
+) -> None:
+    pair = await verified_account(client, mail_sink, "later@example.com")
+    rotated = await client.post(
+        "/v1/auth/token/refresh", json={"refresh_token": pair["refresh_token"]}
+    )
+    newest = rotated.json()["refresh_token"]
+    assert (await client.post("/v1/auth/logout", json={"refresh_token": newest})).status_code == 204
+    assert await _families(database_url) == [(1, True)]
+    problem(
+        await client.post("/v1/auth/token/refresh", json={"refresh_token": newest}),
+        401,
+        "invalid_token",
+    )
+
+
+async def test_two_refreshes_of_one_token_at_once_end_the_family(
+    client: httpx.AsyncClient, mail_sink: MailSink
+) -> None:
+    pair = await verified_account(client, mail_sink, "twice@example.com")
+    body = {"refresh_token": pair["refresh_token"]}
+    answers = await asyncio.gather(
+        client.post("/v1/auth/token/refresh", json=body),
+        client.post("/v1/auth/token/refresh", json=body),
+    )
+    assert sorted(answer.status_code for answer in answers) == [200, 401]
+    (winner,) = [answer for answer in answers if answer.status_code == 200]
+    problem(
+        await client.post(
+            "/v1/auth/token/refresh", json={"refresh_token": winner.json()["refresh_token"]}
+        ),
+        401,
+        "invalid_token",
+    )
 
 
 async def test_login_rehashes_a_password_stored_with_old_parameters(

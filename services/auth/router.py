@@ -12,7 +12,14 @@ from fastapi import APIRouter, Form, Header, Request, Response, status
 
 from services.auth.account_cache import AccountCache
 from services.auth.account_reads import account_json
-from services.auth.dependencies import Caller, CurrentAccount, Service, account_id
+from services.auth.dependencies import (
+    Caller,
+    CurrentAccount,
+    Service,
+    account_id,
+    auth_service,
+    caller_address,
+)
 from services.auth.exceptions import (
     AccountRequired,
     InvalidClient,
@@ -176,12 +183,15 @@ async def resend_verification(
 )
 async def login(
     body: LoginRequest,
+    request: Request,
     response: Response,
     session: SessionDep,
-    service: Service,
-    caller: Caller,
 ) -> TokenPair:
     """Exchange email and password for a token pair (unverified accounts too)."""
+    # Read from the request, not declared as dependencies: each dependency node costs FastAPI
+    # about as much as the login's own database read, and a login storm pays it on a cold cache.
+    service = await auth_service(request)
+    caller = await caller_address(request)
     issued = await service.login(session, body.email, body.password, caller=caller)
     return _token_pair(response, issued)
 

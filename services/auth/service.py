@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,6 +54,18 @@ CLIENT_ID_PREFIX = "nmc_"
 CLIENT_SECRET_PREFIX = "nms_"
 # Compared against when a client id is unknown, so both paths do the same work.
 _NO_SECRET_DIGEST = secret_digest(secrets.token_urlsafe(32))
+
+
+_USERS = cast(Table, User.__table__)
+# Built once: a Core statement on the table skips the ORM's execution path, and its cache key
+# is computed on first use and kept (a statement built per call computes it every time).
+_CREDENTIALS = select(
+    _USERS.c.id,
+    _USERS.c.password_hash,
+    _USERS.c.email_verified_at,
+    _USERS.c.roles,
+    _USERS.c.session_epoch,
+).where(_USERS.c.email_canonical == bindparam("email"))
 
 
 @dataclass(frozen=True)
@@ -155,17 +167,7 @@ class AuthService:
         # Columns, not the entity: a login reads five values and changes none (but a rehash), so
         # the ORM's identity map and unit of work are all cost. On a core shared with hashing
         # every line a login runs is paid again on a cold cache.
-        row = (
-            await session.execute(
-                select(
-                    User.id,
-                    User.password_hash,
-                    User.email_verified_at,
-                    User.roles,
-                    User.session_epoch,
-                ).where(User.email_canonical == email.canonical)
-            )
-        ).first()
+        row = (await session.execute(_CREDENTIALS, {"email": email.canonical})).first()
         return None if row is None else Credentials(*row)
 
     async def _send_verification_code(self, session: AsyncSession, user: User) -> None:

@@ -39,7 +39,9 @@ class KnownAddresses:
         self.key = key
         self.clock = clock
         self.retention = timedelta(days=retention_days)
-        self._written: OrderedDict[str, datetime] = OrderedDict()
+        # Keyed by account and address, so a repeat login finds its entry without computing the
+        # HMAC; the addresses are this process's own traffic, as in the rate limiter's keys.
+        self._written: OrderedDict[tuple[uuid.UUID, str], datetime] = OrderedDict()
 
     def digest(self, user_id: uuid.UUID, address: str) -> str:
         return keyed_digest(self.key, "login-address", str(user_id), address)
@@ -58,10 +60,10 @@ class KnownAddresses:
     async def remember(self, session: AsyncSession, user_id: uuid.UUID, address: str) -> None:
         """Record a successful login from `address`, and forget the account's stale addresses."""
         now = self.clock.now()
-        address_hash = self.digest(user_id, address)
-        written = self._written.get(address_hash)
+        written = self._written.get((user_id, address))
         if written is not None and timedelta(0) <= now - written < REWRITE_AFTER:
             return
+        address_hash = self.digest(user_id, address)
         values = {"user_id": user_id, "address_hash": address_hash, "last_success_at": now}
         # An upsert: two logins from one address at once must not fail on the primary key.
         await session.execute(
@@ -82,6 +84,6 @@ class KnownAddresses:
 
         # Only a committed row counts: after a rollback the next login writes it again.
         async def committed() -> None:
-            keep_newest(self._written, address_hash, now, WRITTEN_MEMO_SIZE)
+            keep_newest(self._written, (user_id, address), now, WRITTEN_MEMO_SIZE)
 
         after_commit(session, committed)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.auth.models import OutboxMessage, RefreshFamily, User
+from services.auth.schemas import TokenPair
 from services.common.clock import FrozenClock
 from services.common.database import Database
 from services.gateway.mail_sink import MailSink
@@ -295,7 +296,13 @@ async def test_login_works_for_unverified_accounts(
         "/v1/auth/login", json={"email": "EARLY@example.com", "password": STRONG_PASSWORD}
     )
     assert response.status_code == 200
-    token_claims = claims(response.json()["access_token"])
+    # The body is written as bytes, not through the response model: it must still be one.
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    pair = TokenPair.model_validate_json(response.content)
+    assert pair.model_dump() == response.json()
+    assert pair.expires_in == 900
+    token_claims = claims(pair.access_token)
     assert token_claims["email_verified"] is False
     assert "media:download" not in token_claims["scope"].split()
 

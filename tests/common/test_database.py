@@ -7,8 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy import String, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.app import create_service_app
@@ -16,6 +17,7 @@ from services.common.database import (
     Database,
     SessionDep,
     Timestamps,
+    UnitOfWork,
     UUIDPrimaryKey,
     after_commit,
     make_metadata,
@@ -37,10 +39,8 @@ router = APIRouter(prefix="/v1/things")
 announced: list[tuple[str, list[str]]] = []
 
 
-@router.post("/{name}", status_code=201)
-async def add(name: str, session: SessionDep, request: Request) -> dict[str, str]:
+def _add(session: AsyncSession, database: Database, name: str) -> None:
     session.add(Thing(name=name))
-    database: Database = request.app.state.database
 
     async def announce() -> None:
         async with database.sessionmaker() as other:
@@ -48,6 +48,23 @@ async def add(name: str, session: SessionDep, request: Request) -> dict[str, str
         announced.append((name, list(committed)))
 
     after_commit(session, announce)
+
+
+@router.post("/{name}", status_code=201)
+async def add(name: str, session: SessionDep, request: Request) -> dict[str, str]:
+    _add(session, request.app.state.database, name)
+    return {"name": name}
+
+
+@router.post("/own/{name}", status_code=201)
+async def add_in_own_unit(name: str, request: Request, fail: bool = False) -> dict[str, str]:
+    """The same, in a unit of work the route opens itself (as login does)."""
+    database: Database = request.app.state.database
+    async with UnitOfWork(database) as session:
+        _add(session, database, name)
+        await session.flush()
+        if fail:
+            raise HTTPException(409, "refused after the write")
     return {"name": name}
 
 
@@ -75,31 +92,48 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
-async def test_commit_happens_before_the_response(client: httpx.AsyncClient) -> None:
-    assert (await client.post("/v1/things/a")).status_code == 201
+# The same three promises from the session dependency and from a route's own unit of work.
+BOTH = pytest.mark.parametrize("path", ["/v1/things", "/v1/things/own"])
+
+
+@BOTH
+async def test_commit_happens_before_the_response(client: httpx.AsyncClient, path: str) -> None:
+    assert (await client.post(f"{path}/a")).status_code == 201
     assert (await client.get("/v1/things")).json() == ["a"]
 
 
+@BOTH
 async def test_a_failed_commit_is_an_error_and_nothing_is_half_written(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, path: str
 ) -> None:
-    assert (await client.post("/v1/things/a")).status_code == 201
-    duplicate = await client.post("/v1/things/a")
+    assert (await client.post(f"{path}/a")).status_code == 201
+    duplicate = await client.post(f"{path}/a")
     assert duplicate.status_code >= 400
     assert duplicate.headers["content-type"] == "application/problem+json"
     assert (await client.get("/v1/things")).json() == ["a"]
 
 
+@BOTH
 async def test_after_commit_actions_run_after_the_commit_and_never_after_a_rollback(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    announced.clear()
+    assert (await client.post(f"{path}/a")).status_code == 201
+    # Done before the response: the row was already visible to another session.
+    assert announced == [("a", ["a"])]
+    assert (await client.post(f"{path}/a")).status_code >= 400  # the commit fails
+    assert (await client.post(f"{path}/b")).status_code == 201
+    assert announced == [("a", ["a"]), ("b", ["a", "b"])]
+
+
+async def test_an_error_inside_a_unit_of_work_rolls_its_writes_back(
     client: httpx.AsyncClient,
 ) -> None:
     announced.clear()
-    assert (await client.post("/v1/things/a")).status_code == 201
-    # Done before the response: the row was already visible to another session.
-    assert announced == [("a", ["a"])]
-    assert (await client.post("/v1/things/a")).status_code >= 400  # the commit fails
-    assert (await client.post("/v1/things/b")).status_code == 201
-    assert announced == [("a", ["a"]), ("b", ["a", "b"])]
+    refused = await client.post("/v1/things/own/a", params={"fail": "true"})
+    assert refused.status_code == 409
+    assert (await client.get("/v1/things")).json() == []
+    assert announced == []
 
 
 async def test_timestamps_are_timezone_aware(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
@@ -17,6 +18,7 @@ from services.auth.commands import cli_grant_role, cli_revoke_role, seed
 from services.auth.config import AuthSettings
 from services.auth.models import Base
 from services.common.database import Database
+from services.common.migrations import alembic_config
 from services.gateway.mail_sink import MailSink
 from tests.auth.flows import STRONG_PASSWORD, verified_account
 
@@ -74,6 +76,38 @@ async def test_migration_matches_the_models(database_url: str) -> None:
         async with database.engine.connect() as connection:
             assert await connection.run_sync(differences) == []
             assert "alembic_version_auth" in await connection.run_sync(tables)
+    finally:
+        await database.dispose()
+
+
+async def test_the_refresh_family_migration_goes_down_and_up_again(database_url: str) -> None:
+    from services.auth import commands
+
+    database = Database(database_url)
+    config = alembic_config(Path(commands.__file__).parent / "migrations", database_url)
+
+    def migrate(connection: Connection, revision: str) -> dict[str, set[str]]:
+        config.attributes["connection"] = connection
+        if revision == "head":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+        found = inspect(connection)
+        return {
+            name: {c["name"] for c in found.get_columns(name)} for name in found.get_table_names()
+        }
+
+    try:
+        async with database.engine.begin() as connection:
+            before = await connection.run_sync(migrate, "0002")
+        assert "refresh_tokens" in before
+        assert "refresh_families" not in before
+        assert "session_epoch" not in before["users"]
+        async with database.engine.begin() as connection:
+            after = await connection.run_sync(migrate, "head")
+        assert "refresh_tokens" not in after
+        assert after["refresh_families"] >= {"id", "user_id", "generation", "revoked_at"}
+        assert "session_epoch" in after["users"]
     finally:
         await database.dispose()
 

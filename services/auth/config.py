@@ -53,7 +53,8 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
     signing_key_file: Path | None = None
     # Older public keys still published in the JWKS during a rotation.
     previous_public_key_files: CommaList = Field(default_factory=list)
-    # Keys the HMAC of stored verification/reset codes and refresh tokens.
+    # Keys the HMAC of stored verification/reset codes and signs refresh tokens (changing it
+    # ends every session).
     code_hash_key: SecretStr | None = None
 
     access_token_ttl_seconds: int = 900

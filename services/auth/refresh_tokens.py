@@ -115,13 +115,7 @@ class RefreshTokens:
             # (or its session ended), and then the INSERT does nothing.
             started = await session.execute(
                 conflict_insert(session, RefreshFamily)
-                .values(
-                    id=claims.family_id,
-                    user_id=claims.user_id,
-                    generation=1,
-                    expires_at=claims.expires_at,
-                    created_at=now,
-                )
+                .values(_family_row(claims, now, generation=1))
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             spent_by_us = cast(CursorResult[Any], started).rowcount == 1
@@ -168,17 +162,24 @@ class RefreshTokens:
         now = self.clock.now()
         await session.execute(
             conflict_insert(session, RefreshFamily)
-            .values(
-                id=claims.family_id,
-                user_id=claims.user_id,
-                generation=claims.generation,
-                expires_at=claims.expires_at,
-                created_at=now,
-                revoked_at=now,
-            )
+            .values(_family_row(claims, now, generation=claims.generation, revoked_at=now))
             .on_conflict_do_update(
                 index_elements=["id"],
                 set_={"revoked_at": now},
                 where=RefreshFamily.revoked_at.is_(None),
             )
         )
+
+
+def _family_row(
+    claims: RefreshClaims, now: datetime, *, generation: int, revoked_at: datetime | None = None
+) -> dict[str, Any]:
+    """The row a family gets when its first refresh or its logout writes it."""
+    return {
+        "id": claims.family_id,
+        "user_id": claims.user_id,
+        "generation": generation,
+        "expires_at": claims.expires_at,
+        "created_at": now,
+        "revoked_at": revoked_at,
+    }

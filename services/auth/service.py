@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.auth import emails
 from services.auth.account_cache import AccountChangeFeed
@@ -167,7 +167,12 @@ class AuthService:
         # Columns, not the entity: a login reads five values and changes none (but a rehash), so
         # the ORM's identity map and unit of work are all cost. On a core shared with hashing
         # every line a login runs is paid again on a cold cache.
-        row = (await session.execute(_CREDENTIALS, {"email": email.canonical})).first()
+        # On a connection of its own, returned to the pool before the hash: logins waiting for
+        # the hashing thread must not hold every pooled connection the other requests need.
+        engine = session.bind
+        assert isinstance(engine, AsyncEngine)
+        async with engine.connect() as connection:
+            row = (await connection.execute(_CREDENTIALS, {"email": email.canonical})).first()
         return None if row is None else Credentials(*row)
 
     async def _send_verification_code(self, session: AsyncSession, user: User) -> None:

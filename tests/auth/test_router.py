@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from services.auth.models import OutboxMessage, RefreshFamily, User
@@ -305,6 +306,32 @@ async def test_login_works_for_unverified_accounts(
     token_claims = claims(pair.access_token)
     assert token_claims["email_verified"] is False
     assert "media:download" not in token_claims["scope"].split()
+
+
+async def test_a_login_holds_no_database_connection_while_it_waits_for_the_hash(
+    app: FastAPI, client: httpx.AsyncClient, mail_sink: MailSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await verified_account(client, mail_sink, "pool@example.com")
+    hasher = app.state.auth_service.hasher
+    hashing, release = asyncio.Event(), asyncio.Event()
+    verify = hasher.verify
+
+    async def held_verify(password: str, stored: str) -> tuple[bool, str | None]:
+        hashing.set()
+        await release.wait()
+        return await verify(password, stored)
+
+    monkeypatch.setattr(hasher, "verify", held_verify)
+    login = asyncio.create_task(
+        client.post(
+            "/v1/auth/login", json={"email": "pool@example.com", "password": STRONG_PASSWORD}
+        )
+    )
+    await hashing.wait()
+    # A storm of logins queued for the hashing thread leaves the pool to everyone else.
+    assert app.state.database.engine.pool.checkedout() == 0
+    release.set()
+    assert (await login).status_code == 200
 
 
 async def test_login_failures_are_identical_for_unknown_emails(

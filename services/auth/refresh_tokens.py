@@ -20,13 +20,14 @@ import hashlib
 import hmac
 import struct
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from services.auth.exceptions import InvalidRefreshToken
 from services.auth.models import RefreshFamily
@@ -109,18 +110,17 @@ class RefreshTokens:
         now = self.clock.now()
         if claims.expires_at <= now:
             raise InvalidRefreshToken
-        spent_by_us = False
+        statement: Executable
         if claims.generation == 0:
             # The login's token: the family's row does not exist unless it was spent already
             # (or its session ended), and then the INSERT does nothing.
-            started = await session.execute(
+            statement = (
                 conflict_insert(session, RefreshFamily)
                 .values(_family_row(claims, now, generation=1))
                 .on_conflict_do_nothing(index_elements=["id"])
             )
-            spent_by_us = cast(CursorResult[Any], started).rowcount == 1
         else:
-            spent = await session.execute(
+            statement = (
                 update(RefreshFamily)
                 .where(
                     RefreshFamily.id == claims.family_id,
@@ -130,19 +130,11 @@ class RefreshTokens:
                 .values(generation=claims.generation + 1)
                 .execution_options(synchronize_session=False)
             )
-            spent_by_us = cast(CursorResult[Any], spent).rowcount == 1
-        if not spent_by_us:
+        spent = cast(CursorResult[Any], await session.execute(statement))
+        if spent.rowcount != 1:
             # Spent before (now or a moment ago, by a parallel request), or the session ended.
             await self._revoke_family_for_reuse(session, claims.family_id)
-        return self._sign(
-            RefreshClaims(
-                claims.family_id,
-                claims.user_id,
-                claims.generation + 1,
-                claims.session_epoch,
-                claims.expires_at,
-            )
-        )
+        return self._sign(replace(claims, generation=claims.generation + 1))
 
     async def _revoke_family_for_reuse(
         self, session: AsyncSession, family_id: uuid.UUID

@@ -157,11 +157,16 @@ class AuthService:
     def _mail(self, session: AsyncSession, mail: emails.Email) -> None:
         queue_mail(session, mail, self.wakeup)
 
-    def _issue(self, user: User | Credentials) -> IssuedTokens:
-        access = self.issuer.for_account(
+    def _access(self, user: User | Credentials) -> IssuedAccessToken:
+        return self.issuer.for_account(
             user.id, email_verified=user.email_verified, roles=user.roles
         )
-        return IssuedTokens(access, self.refresh_tokens.start_family(user.id, user.session_epoch))
+
+    def _issue(self, user: User | Credentials) -> IssuedTokens:
+        """A new session: an access token and the first refresh token of a new family."""
+        return IssuedTokens(
+            self._access(user), self.refresh_tokens.start_family(user.id, user.session_epoch)
+        )
 
     async def _credentials(self, session: AsyncSession, email: EmailAddress) -> Credentials | None:
         # Columns, not the entity: a login reads five values and changes none (but a rehash), so
@@ -298,10 +303,7 @@ class AuthService:
             # Every session of the account ended (a password reset) after this one began.
             raise InvalidRefreshToken
         next_token = await self.refresh_tokens.rotate(session, claims)
-        access = self.issuer.for_account(
-            user.id, email_verified=user.email_verified, roles=user.roles
-        )
-        return IssuedTokens(access, next_token)
+        return IssuedTokens(self._access(user), next_token)
 
     async def logout(self, session: AsyncSession, refresh_token: str) -> None:
         try:

@@ -21,9 +21,11 @@ RUN if [ "$INSTALL_FFMPEG" = true ]; then \
     && mkdir -p /srv/data /srv/media /srv/docs \
     && chown natomedia:natomedia /srv/data /srv/media /srv/docs
 WORKDIR /app
+COPY requirements/app.lock ./requirements/
+RUN pip install --no-compile --require-hashes -r requirements/app.lock
 COPY pyproject.toml README.md ./
 COPY services ./services
-RUN pip install --no-compile . && rm -rf /app/services
+RUN pip install --no-compile --no-deps . && rm -rf /app/services
 COPY deploy/docker-entrypoint.sh /usr/local/bin/natomedia-entrypoint
 # Empty named volumes mounted on /srv/* take this ownership on first use.
 USER natomedia

@@ -3,15 +3,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench bench-smoke openapi clean
+.PHONY: install lock run test lint format bench bench-smoke openapi clean
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements/dev.lock pins (with hashes), so a new upstream release cannot
+# change what CI lints and tests against; `make lock` moves the pins on purpose.
+$(STAMP): pyproject.toml requirements/dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+lock: ## re-resolve requirements/*.lock from pyproject.toml (the image installs app.lock)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip compile -q pyproject.toml --generate-hashes --python-version 3.11 -o requirements/app.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements/dev.lock
 
 run: install ## every service behind one gateway on http://127.0.0.1:8000
 	$(BIN)/natomedia dev

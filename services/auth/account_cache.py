@@ -168,7 +168,7 @@ class AccountChangeFeed:
                 self.cache.suspend()
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(RESUBSCRIBE_AFTER_SECONDS)
 
     def _forget(self, data: bytes) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,9 @@ from typing import Any
 import asyncpg
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from services.gateway.nginx.config import DOCKER
 from tests.conftest import POSTGRES_URL, unavailable
@@ -262,3 +267,38 @@ async def test_the_postgres_init_script_makes_one_owned_database_per_service(
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
         await admin.close()
+
+
+def _pins(lock: Path) -> dict[str, Version]:
+    pins: dict[str, Version] = {}
+    for line in lock.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)", line)
+        if match:
+            pins[canonicalize_name(match[1])] = Version(match[2])
+    return pins
+
+
+@pytest.mark.parametrize(
+    ("lock", "extras"), [("requirements/app.lock", ()), ("requirements/dev.lock", ("dev",))]
+)
+def test_the_locks_pin_every_dependency_within_pyproject(lock: str, extras: tuple[str, ...]) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(text) for text in project["dependencies"]]
+    for extra in extras:
+        wanted += [Requirement(text) for text in project["optional-dependencies"][extra]]
+    pins = _pins(ROOT / lock)
+
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not pinned in {lock}: run `make lock`"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"{lock} pins {name}=={pins[name]}, outside {requirement.specifier}: run `make lock`"
+        )
+
+
+def test_the_image_and_make_install_from_the_locks() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes -r requirements/app.lock" in dockerfile
+    assert "!requirements/app.lock" in (ROOT / ".dockerignore").read_text()
+    assert "--require-hashes -r requirements/dev.lock" in makefile

@@ -281,7 +281,7 @@ def _pins(lock: Path) -> dict[str, Version]:
 @pytest.mark.parametrize(
     ("lock", "extras"), [("requirements/app.lock", ()), ("requirements/dev.lock", ("dev",))]
 )
-def test_the_locks_pin_every_dependency_within_pyproject(lock: str, extras: tuple[str, ...]) -> None:
+def test_the_locks_pin_every_dependency(lock: str, extras: tuple[str, ...]) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = [Requirement(text) for text in project["dependencies"]]
     for extra in extras:

@@ -87,8 +87,12 @@ class CodeBook:
         code: str,
         *,
         address: str,
+        consume: bool = True,
     ) -> None:
-        """Consume the code or raise InvalidCode / CodeExpired / TooManyAttempts."""
+        """Consume the code or raise InvalidCode / CodeExpired / TooManyAttempts.
+
+        With `consume=False` the code is checked (and the try counted) but stays live.
+        """
         row = await self._row(session, user_id, purpose) if user_id is not None else None
         if row is None or row.consumed_at is not None:
             await self._phantom_try(purpose, address)
@@ -121,6 +125,8 @@ class CodeBook:
             raise InvalidCode
         if row.expires_at <= self.clock.now():
             raise CodeExpired
+        if not consume:
+            return
         consumed = cast(
             CursorResult[Any],
             await session.execute(

@@ -74,6 +74,10 @@ class InvalidScope(AuthError):
     pass
 
 
+class PasswordRequired(AuthError):
+    """A contested registration: the code is right, but which password wins is not said."""
+
+
 class WeakPassword(AuthError):
     def __init__(self, failed: Sequence[str], *, field: str = "password") -> None:
         super().__init__(", ".join(failed))
@@ -111,6 +115,11 @@ PROBLEMS: dict[type[AuthError], _Problem] = {
     ),
     InvalidScope: _Problem(400, "invalid_scope", "Only the media:download scope is available."),
     WeakPassword: _Problem(422, "weak_password", "The password does not meet the rules."),
+    PasswordRequired: _Problem(
+        422,
+        "password_required",
+        "This address was registered more than once: send the password you chose with the code.",
+    ),
 }
 
 # RFC 6749 §5.2 clients read `error`; our problem+json carries it beside `code`.
@@ -129,6 +138,14 @@ def error_response(exc: AuthError) -> JSONResponse:
     if isinstance(exc, OAUTH_ERRORS):
         extra["error"] = problem.code
         headers["Cache-Control"] = "no-store"
+    if isinstance(exc, PasswordRequired):
+        errors = [
+            FieldError(
+                field="password",
+                code="password_required",
+                message="Send the password typed when registering.",
+            )
+        ]
     if isinstance(exc, WeakPassword):
         errors = [
             FieldError(field=exc.field, code=rule, message=RULE_MESSAGES[rule])

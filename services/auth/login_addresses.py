@@ -57,6 +57,17 @@ class KnownAddresses:
         )
         return found is not None
 
+    async def forget_all(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        """No address counts as the account's own any more (its owner just proved the mailbox)."""
+        await session.execute(
+            delete(KnownLoginAddress)
+            .where(KnownLoginAddress.user_id == user_id)
+            .execution_options(synchronize_session=False)
+        )
+        # Else a repeat login within the hour would skip writing its row back.
+        for key in [key for key in self._written if key[0] == user_id]:
+            del self._written[key]
+
     async def remember(self, session: AsyncSession, user_id: uuid.UUID, address: str) -> None:
         """Record a successful login from `address`, and forget the account's stale addresses."""
         now = self.clock.now()

@@ -46,6 +46,7 @@ from services.auth.schemas import (
     ResetCompleteRequest,
     ResetTokenResponse,
     TokenPair,
+    VerifyRequest,
 )
 from services.auth.service import IssuedTokens
 from services.common.database import SessionDep, UnitOfWork
@@ -153,16 +154,24 @@ async def register(
     "/verify",
     summary="Verify your account",
     response_model=TokenPair,
-    responses=problem_responses(VALIDATION, *CODE_ERRORS, RATE_LIMITED),
+    responses=problem_responses(
+        VALIDATION, (422, "weak_password"), (422, "password_required"), *CODE_ERRORS, RATE_LIMITED
+    ),
 )
 async def verify(
-    body: EmailCodeRequest,
+    body: VerifyRequest,
     session: SessionDep,
     service: Service,
     caller: Caller,
 ) -> Response:
-    """Prove the address with the emailed code; answers with a token pair."""
-    issued = await service.verify_email(session, body.email, body.code, caller=caller)
+    """Prove the address with the emailed code; answers with a token pair.
+
+    Send the password typed on the register screen with the code: it becomes the account's
+    password. Every session opened before the verification ends.
+    """
+    issued = await service.verify_email(
+        session, body.email, body.code, password=body.password, caller=caller
+    )
     return _token_pair(issued)
 
 

@@ -95,6 +95,25 @@ class EmailCodeRequest(Body):
     code: Code
 
 
+class VerifyRequest(Body):
+    model_config = _examples(
+        {"email": _EMAIL, "code": "482913", "password": _PASSWORD},
+        {"email": _EMAIL, "code": "482913"},
+    )
+
+    email: EmailInput
+    code: Code
+    password: Password | None = Field(
+        default=None,
+        description=(
+            "The password typed on the register screen. Frontends should send it: it becomes the "
+            "account's password once the code is redeemed. When the address was registered more "
+            "than once with different passwords, the code is refused without it "
+            "(422 `password_required`, the code stays valid)."
+        ),
+    )
+
+
 class EmailRequest(Body):
     model_config = _examples({"email": _EMAIL})
 

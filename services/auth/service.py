@@ -38,6 +38,7 @@ from services.auth.exceptions import (
     InvalidRefreshToken,
     InvalidResetToken,
     InvalidScope,
+    PasswordRequired,
     WeakPassword,
 )
 from services.auth.login_addresses import NO_ACCOUNT, KnownAddresses
@@ -180,6 +181,18 @@ class AuthService:
             row = (await connection.execute(_CREDENTIALS, {"email": email.canonical})).first()
         return None if row is None else Credentials(*row)
 
+    async def _mark_verified(self, session: AsyncSession, user: User) -> None:
+        """The mailbox answered: the address is the owner's from now on.
+
+        Whatever was done with the account before then may have been someone else's doing
+        (anyone can register any address), so every session opened before it ends, and the
+        login addresses remembered before it stop being exempt from the account-wide limit.
+        """
+        user.email_verified_at = self.clock.now()
+        user.session_epoch += 1
+        await self.known_addresses.forget_all(session, user.id)
+        self._account_changed(session, user)
+
     async def _send_verification_code(self, session: AsyncSession, user: User) -> None:
         code = await self.codes.issue(session, user.id, CodePurpose.VERIFY_EMAIL)
         self._mail(session, emails.verification_code(user.email, code, self.code_minutes))
@@ -199,15 +212,14 @@ class AuthService:
         failed = failed_rules(password, email.local_part)
         if failed:
             raise WeakPassword(failed)
-        # Hashed in every branch, so a taken address costs exactly what a new one does.
-        password_hash = await self.hasher.hash(password)
         mail_allowed = await self._mail_allowed("verify", email)
         user = await self._user(session, email)
+        # One Argon2 computation in every branch, so a taken address costs what a new one does.
         if user is None:
             user = User(
                 email=email.normalized,
                 email_canonical=email.canonical,
-                password_hash=password_hash,
+                password_hash=await self.hasher.hash(password),
                 newsletter=newsletter,
                 roles=[],
                 created_at=self.clock.now(),
@@ -220,30 +232,55 @@ class AuthService:
                 return
             await self._send_verification_code(session, user)
             return
-        if not mail_allowed:
-            return
         if user.email_verified:
-            self._mail(session, emails.account_exists(user.email))
-        else:
-            # The password on file stays: whoever typed the address again may not own it.
+            await self.hasher.hash(password)
+            if mail_allowed:
+                self._mail(session, emails.account_exists(user.email))
+            return
+        # The password on file stays: whoever typed the address again may not own it. If the
+        # two differ, two people claim the address, and the code's redeemer settles which
+        # password the account gets (`verify_email`).
+        same_password, _ = await self.hasher.verify(password, user.password_hash)
+        if not same_password:
+            user.registration_contested = True
+        if mail_allowed:
             await self._send_verification_code(session, user)
 
     async def verify_email(
-        self, session: AsyncSession, email: EmailAddress, code: str, *, caller: str
+        self,
+        session: AsyncSession,
+        email: EmailAddress,
+        code: str,
+        *,
+        password: str | None = None,
+        caller: str,
     ) -> IssuedTokens:
         await self.limiter.hit(self.limits["verify"], "verify", caller)
+        # Before the code, so a password the policy refuses spends no try.
+        if password is not None:
+            failed = failed_rules(password, email.local_part)
+            if failed:
+                raise WeakPassword(failed)
         user = await self._user(session, email)
+        # A contested registration does not spend its code without a password: the owner
+        # answering with the code alone must not hand the account to the other registrant.
+        password_required = user is not None and user.registration_contested and password is None
         await self.codes.redeem(
             session,
             user.id if user else None,
             CodePurpose.VERIFY_EMAIL,
             code.strip(),
             address=email.canonical,
+            consume=not password_required,
         )
         assert user is not None
+        if password_required:
+            raise PasswordRequired
+        if password is not None:
+            user.password_hash = await self.hasher.hash(password)
+            user.registration_contested = False
         if user.email_verified_at is None:
-            user.email_verified_at = self.clock.now()
-            self._account_changed(session, user)
+            await self._mark_verified(session, user)
         # Signing in with the emailed code counts as a login from this address.
         await self.known_addresses.remember(session, user.id, caller)
         return self._issue(user)
@@ -346,8 +383,12 @@ class AuthService:
         now = self.clock.now()
         if user.email_verified_at is None:
             # The code reached the inbox: that proves the address as well as verification does.
-            user.email_verified_at = now
-            self._account_changed(session, user)
+            await self._mark_verified(session, user)
+            # The password on file was set before anyone proved the address, possibly by someone
+            # else: it must not log in to the now verified account. The reset that follows sets
+            # the owner's own.
+            user.password_hash = await self.hasher.hash(secrets.token_urlsafe(32))
+            user.registration_contested = False
         token = new_opaque_token()
         ttl = self.settings.reset_token_ttl_seconds
         session.add(
@@ -397,6 +438,7 @@ class AuthService:
             .execution_options(synchronize_session=False)
         )
         user.password_hash = password_hash
+        user.registration_contested = False
         # Every refresh token of the account carries the epoch before this one.
         user.session_epoch += 1
         # The mailbox answered, so this address is the owner's: a lock held on the account from

@@ -155,7 +155,9 @@ async def test_verification_ends_every_session_opened_before_it(
         "/v1/auth/token/refresh", json={"refresh_token": before["refresh_token"]}
     )
     problem(stale, 401, "invalid_token")
-    fresh = await client.post("/v1/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
+    fresh = await client.post(
+        "/v1/auth/token/refresh", json={"refresh_token": pair["refresh_token"]}
+    )
     assert fresh.status_code == 200, fresh.text
 
 
@@ -181,7 +183,9 @@ async def test_a_reset_code_that_verifies_the_address_ends_the_attackers_hold(
 
     assert (await client.post("/v1/auth/password-reset", json={"email": VICTIM})).status_code == 202
     code = await latest_code(mail_sink, VICTIM, 2)
-    reset = await client.post("/v1/auth/password-reset/verify", json={"email": VICTIM, "code": code})
+    reset = await client.post(
+        "/v1/auth/password-reset/verify", json={"email": VICTIM, "code": code}
+    )
     assert reset.status_code == 200, reset.text
 
     # Even if the owner never completes the reset, the attacker's password and session are dead.

@@ -42,6 +42,14 @@ class CodeBook:
         if not await self.limiter.allow(self._phantom_limit, "code-tries", purpose.value, address):
             raise TooManyAttempts
 
+    async def forget_unmatched_tries(self, purpose: CodePurpose, address: str) -> None:
+        """A new code was asked for `address`: tries on it start again, as for a real code.
+
+        Called whether or not a code was really issued, so an address without an account
+        answers its next guesses exactly as one with an account would.
+        """
+        await self.limiter.clear(self._phantom_limit, "code-tries", purpose.value, address)
+
     def _digest(self, user_id: uuid.UUID, purpose: CodePurpose, code: str) -> str:
         return keyed_digest(self.key, f"code:{purpose.value}", str(user_id), code)
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.auth.passwords import RULE_MESSAGES
-from services.common.problems import FieldError, problem_response
+from services.common.problems import FieldError, RateLimited, problem_response
 
 
 class AuthError(Exception):
@@ -72,6 +72,18 @@ class InvalidGrantRequest(AuthError):
 
 class InvalidScope(AuthError):
     pass
+
+
+class AccountLocked(RateLimited):
+    """Too many failed logins for the account from everywhere (unknown addresses alike)."""
+
+    code = "account_locked"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            retry_after,
+            "Too many failed logins for this account; try again later, or reset the password.",
+        )
 
 
 class PasswordRequired(AuthError):

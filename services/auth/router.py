@@ -36,6 +36,7 @@ from services.auth.schemas import (
     ClientCreateRequest,
     ClientCredentialsForm,
     ClientToken,
+    CodeRequested,
     EmailCodeRequest,
     EmailRequest,
     LoginRequest,
@@ -144,10 +145,12 @@ async def register(
     body: RegisterRequest, session: SessionDep, service: Service, caller: Caller
 ) -> RegisterResponse:
     """Create an account and email it a 6-digit code. A taken address gets the same answer."""
-    await service.register(
+    resend_after = await service.register(
         session, body.email, body.password, newsletter=body.newsletter, caller=caller
     )
-    return RegisterResponse(code_expires_in=service.settings.code_ttl_seconds)
+    return RegisterResponse(
+        code_expires_in=service.settings.code_ttl_seconds, resend_after=resend_after
+    )
 
 
 @router.post(
@@ -179,22 +182,30 @@ async def verify(
     "/verify/resend",
     summary="Send a new verification code",
     status_code=status.HTTP_202_ACCEPTED,
-    response_class=Response,
+    response_model=CodeRequested,
     responses=problem_responses(VALIDATION, RATE_LIMITED),
 )
 async def resend_verification(
     body: EmailRequest, session: SessionDep, service: Service, caller: Caller
-) -> Response:
-    """Email a new code (at most once a minute and five times an hour per address)."""
-    await service.resend_verification(session, body.email, caller=caller)
-    return Response(status_code=status.HTTP_202_ACCEPTED)
+) -> CodeRequested:
+    """Email a new code (at most once a minute and five times an hour per address).
+
+    Earlier codes stop working. The answer is the same whether or not the address has an
+    unverified account.
+    """
+    resend_after = await service.resend_verification(session, body.email, caller=caller)
+    return CodeRequested(
+        code_expires_in=service.settings.code_ttl_seconds, resend_after=resend_after
+    )
 
 
 @router.post(
     "/login",
     summary="Log in",
     response_model=TokenPair,
-    responses=problem_responses(VALIDATION, (401, "invalid_credentials"), RATE_LIMITED),
+    responses=problem_responses(
+        VALIDATION, (401, "invalid_credentials"), RATE_LIMITED, (429, "account_locked")
+    ),
 )
 async def login(
     body: LoginRequest,
@@ -241,15 +252,17 @@ async def logout(body: RefreshRequest, session: SessionDep, service: Service) ->
     "/password-reset",
     summary="Request a password reset code",
     status_code=status.HTTP_202_ACCEPTED,
-    response_class=Response,
+    response_model=CodeRequested,
     responses=problem_responses(VALIDATION, RATE_LIMITED),
 )
 async def request_password_reset(
     body: EmailRequest, session: SessionDep, service: Service, caller: Caller
-) -> Response:
+) -> CodeRequested:
     """Email a reset code if the address has an account; the answer is the same either way."""
-    await service.request_password_reset(session, body.email, caller=caller)
-    return Response(status_code=status.HTTP_202_ACCEPTED)
+    resend_after = await service.request_password_reset(session, body.email, caller=caller)
+    return CodeRequested(
+        code_expires_in=service.settings.code_ttl_seconds, resend_after=resend_after
+    )
 
 
 @router.post(

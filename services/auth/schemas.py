@@ -81,11 +81,29 @@ class RegisterRequest(Body):
     newsletter: bool = False
 
 
+_RESEND_AFTER = Field(
+    description=(
+        "Seconds until another code can be sent for this address (0: now): the countdown of a "
+        "'Send new code' button. The same for every address, registered or not."
+    )
+)
+
+
 class RegisterResponse(BaseModel):
-    model_config = _examples({"status": "verification_pending", "code_expires_in": 1800})
+    model_config = _examples(
+        {"status": "verification_pending", "code_expires_in": 1800, "resend_after": 60}
+    )
 
     status: Literal["verification_pending"] = "verification_pending"
     code_expires_in: int = Field(description="Seconds the emailed code stays valid")
+    resend_after: int = _RESEND_AFTER
+
+
+class CodeRequested(BaseModel):
+    model_config = _examples({"code_expires_in": 1800, "resend_after": 60})
+
+    code_expires_in: int = Field(description="Seconds an emailed code stays valid")
+    resend_after: int = _RESEND_AFTER
 
 
 class EmailCodeRequest(Body):

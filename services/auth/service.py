@@ -31,6 +31,7 @@ from services.auth.digests import (
     secret_digest,
 )
 from services.auth.exceptions import (
+    AccountLocked,
     AccountNotVerified,
     ClientNotFound,
     InvalidClient,
@@ -141,14 +142,20 @@ class AuthService:
     async def _user(self, session: AsyncSession, email: EmailAddress) -> User | None:
         return await session.scalar(select(User).where(User.email_canonical == email.canonical))
 
-    async def _mail_allowed(self, kind: str, email: EmailAddress) -> bool:
-        """Count one mail about this address; False (silently) past the per-address limits.
+    async def _mail_budget(
+        self, session: AsyncSession, kind: str, email: EmailAddress, user: User | None, caller: str
+    ) -> tuple[bool, int]:
+        """Count one mail about this address, and say when the next one could go.
 
-        The same calls in every case (no early return), so timing shows nothing either.
+        False (silently) past the per-address limits. Requests from an address the account
+        logged in from lately have a budget of their own, so a stranger asking again and again
+        cannot use up the owner's; at most twice the limits' mail goes to one address per kind.
+        The same calls whether or not the account exists, so nothing shows which.
         """
-        key = ("mail", kind, email.canonical)
-        allowed = [await self.limiter.allow(limit, *key) for limit in self.mail_limits]
-        return all(allowed)
+        own = await self.known_addresses.is_known(session, user.id if user else NO_ACCOUNT, caller)
+        key = ("mail", kind, "own" if own else "anyone", email.canonical)
+        allowed = await self.limiter.allow_all(self.mail_limits, *key)
+        return allowed, await self.limiter.wait_seconds(self.mail_limits, *key)
 
     def _account_changed(self, session: AsyncSession, user: User) -> None:
         """What `GET /me` shows for `user` changes when this session commits."""
@@ -207,13 +214,16 @@ class AuthService:
         *,
         newsletter: bool,
         caller: str,
-    ) -> None:
+    ) -> int:
+        """Returns the seconds until another code can be asked for (for every address alike)."""
         await self.limiter.hit(self.limits["register"], "register", caller)
         failed = failed_rules(password, email.local_part)
         if failed:
             raise WeakPassword(failed)
-        mail_allowed = await self._mail_allowed("verify", email)
         user = await self._user(session, email)
+        mail_allowed, resend_after = await self._mail_budget(session, "verify", email, user, caller)
+        if mail_allowed:
+            await self.codes.forget_unmatched_tries(CodePurpose.VERIFY_EMAIL, email.canonical)
         # One Argon2 computation in every branch, so a taken address costs what a new one does.
         if user is None:
             user = User(
@@ -229,14 +239,14 @@ class AuthService:
                     session.add(user)
             except IntegrityError:
                 # Registered by a parallel request a moment ago: answer as for a taken address.
-                return
+                return resend_after
             await self._send_verification_code(session, user)
-            return
+            return resend_after
         if user.email_verified:
             await self.hasher.hash(password)
             if mail_allowed:
                 self._mail(session, emails.account_exists(user.email))
-            return
+            return resend_after
         # The password on file stays: whoever typed the address again may not own it. If the
         # two differ, two people claim the address, and the code's redeemer settles which
         # password the account gets (`verify_email`).
@@ -245,6 +255,7 @@ class AuthService:
             user.registration_contested = True
         if mail_allowed:
             await self._send_verification_code(session, user)
+        return resend_after
 
     async def verify_email(
         self,
@@ -287,12 +298,16 @@ class AuthService:
 
     async def resend_verification(
         self, session: AsyncSession, email: EmailAddress, *, caller: str
-    ) -> None:
+    ) -> int:
+        """Returns the seconds until another code can be asked for (for every address alike)."""
         await self.limiter.hit(self.limits["resend"], "resend", caller)
-        mail_allowed = await self._mail_allowed("verify", email)
         user = await self._user(session, email)
-        if mail_allowed and user is not None and not user.email_verified:
-            await self._send_verification_code(session, user)
+        mail_allowed, resend_after = await self._mail_budget(session, "verify", email, user, caller)
+        if mail_allowed:
+            await self.codes.forget_unmatched_tries(CodePurpose.VERIFY_EMAIL, email.canonical)
+            if user is not None and not user.email_verified:
+                await self._send_verification_code(session, user)
+        return resend_after
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -314,7 +329,7 @@ class AuthService:
         if account_locked and not await self.known_addresses.is_known(
             session, user.id if user else NO_ACCOUNT, caller
         ):
-            raise RateLimited(await self.limiter.retry_after(account_limit, *account_key))
+            raise AccountLocked(await self.limiter.retry_after(account_limit, *account_key))
         new_hash: str | None = None
         if user is None:
             await self.hasher.verify_nothing(password)
@@ -359,13 +374,17 @@ class AuthService:
 
     async def request_password_reset(
         self, session: AsyncSession, email: EmailAddress, *, caller: str
-    ) -> None:
+    ) -> int:
+        """Returns the seconds until another code can be asked for (for every address alike)."""
         await self.limiter.hit(self.limits["reset"], "password-reset", caller)
-        mail_allowed = await self._mail_allowed("reset", email)
         user = await self._user(session, email)
-        if mail_allowed and user is not None:
-            code = await self.codes.issue(session, user.id, CodePurpose.RESET_PASSWORD)
-            self._mail(session, emails.password_reset_code(user.email, code, self.code_minutes))
+        mail_allowed, resend_after = await self._mail_budget(session, "reset", email, user, caller)
+        if mail_allowed:
+            await self.codes.forget_unmatched_tries(CodePurpose.RESET_PASSWORD, email.canonical)
+            if user is not None:
+                code = await self.codes.issue(session, user.id, CodePurpose.RESET_PASSWORD)
+                self._mail(session, emails.password_reset_code(user.email, code, self.code_minutes))
+        return resend_after
 
     async def verify_password_reset(
         self, session: AsyncSession, email: EmailAddress, code: str, *, caller: str
@@ -445,6 +464,10 @@ class AuthService:
         # elsewhere no longer keeps them out. Addresses known before stay known (they only pass
         # the account-wide limit, and the owner's other devices keep working).
         await self.known_addresses.remember(session, user.id, caller)
+        # Whoever held the account locked from elsewhere no longer keeps its owner out.
+        await self.limiter.clear(
+            self.limits["login_failures_account"], "login-failures", user.email_canonical
+        )
         self._mail(session, emails.password_changed(user.email))
 
     # -- the account ---------------------------------------------------------------------------

@@ -53,6 +53,9 @@ class InProcessMovingWindow:
             return WindowStats(now + expiry, item.amount)
         return WindowStats(recent[0] + expiry, item.amount - len(recent))
 
+    def clear(self, item: RateLimitItem, *identifiers: str) -> None:
+        self._hits.pop(item.key_for(*identifiers), None)
+
     def reset(self) -> None:
         self._hits.clear()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -79,6 +80,34 @@ class RateLimiter:
     async def retry_after(self, limit: RateLimitItem, *key: str) -> int:
         stats = await self._call("get_window_stats", limit, *key)
         return max(1, math.ceil(float(stats.reset_time) - time.time()))
+
+    async def allow_all(self, limits: Sequence[RateLimitItem], *key: str) -> bool:
+        """Count one hit in every limit, or (when any is reached) in none.
+
+        Counting each on its own would let a request one limit refuses still spend the others.
+        Two requests at once may both pass the test: each limit overshoots by at most the
+        requests in flight.
+        """
+        for limit in limits:
+            if not await self.would_allow(limit, *key):
+                return False
+        for limit in limits:
+            await self.allow(limit, *key)
+        return True
+
+    async def wait_seconds(self, limits: Sequence[RateLimitItem], *key: str) -> int:
+        """Whole seconds until every limit would count another hit (0: now)."""
+        waits = [0.0]
+        for limit in limits:
+            stats = await self._call("get_window_stats", limit, *key)
+            if stats.remaining <= 0:
+                waits.append(float(stats.reset_time) - time.time())
+        return max(0, math.ceil(max(waits)))
+
+    async def clear(self, limit: RateLimitItem, *key: str) -> None:
+        """Forget every hit counted against `limit` for `key`."""
+        self._memory.clear(limit, *key)
+        await self._call("clear", limit, *key)
 
     async def hit(self, limit: RateLimitItem, *key: str) -> None:
         """Count a hit or raise 429 `rate_limited` with Retry-After."""

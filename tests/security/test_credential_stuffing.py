@@ -82,7 +82,7 @@ async def test_rotating_addresses_cannot_lock_the_owner_out(
         # Further guesses are refused from any new address, with the right password or not...
         for n in range(5, 25):
             attacker = await _login(client, f"Wrong-Guess-{n}-xx!", f"203.0.113.{n}")
-            assert_problem(attacker, 429, "rate_limited")
+            assert_problem(attacker, 429, "account_locked")
             assert_problem(await _login(client, STRONG_PASSWORD, f"198.51.100.{n}"), 429)
             # ...but the victim, at home, is never locked out while the attack goes on.
             victim = await _login(client, STRONG_PASSWORD, "192.0.2.50")
@@ -109,7 +109,7 @@ async def test_rotating_addresses_meet_the_per_account_limit_and_the_lock_expire
             assert_problem(response, 401, "invalid_credentials")
         # Locked for every address that never signed in, the right password included: a
         # guesser cannot try further passwords.
-        assert_problem(await _login(client, STRONG_PASSWORD, "192.0.2.50"), 429, "rate_limited")
+        assert_problem(await _login(client, STRONG_PASSWORD, "192.0.2.50"), 429, "account_locked")
         # The attacker keeps hammering while locked; refused attempts do not extend the lock,
         # so a newcomer gets in once the window after the last counted failure has passed.
         loop = asyncio.get_running_loop()
@@ -127,7 +127,7 @@ async def test_rotating_addresses_meet_the_per_account_limit_and_the_lock_expire
                 assert_problem(attacker, 401, "invalid_credentials")
                 owner = await _login(client, STRONG_PASSWORD, "192.0.2.50")
                 break
-            assert_problem(attacker, 429, "rate_limited")
+            assert_problem(attacker, 429, "account_locked")
             await asyncio.sleep(0.05)
         assert hammered > 0
         assert owner.status_code == 200, owner.text

@@ -84,7 +84,10 @@ class MailSink:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
-        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        # SMTPUTF8 offered, as a modern relay does: mail to non-ASCII addresses is saved too.
+        self._controller = Controller(
+            _Handler(self), hostname=self.host, port=self.port, enable_SMTPUTF8=True
+        )
         self._controller.start()
 
     def stop(self) -> None:

@@ -38,6 +38,7 @@ from services.auth.exceptions import (
     InvalidRefreshToken,
     InvalidResetToken,
     InvalidScope,
+    UnsupportedAddress,
     WeakPassword,
 )
 from services.auth.login_addresses import NO_ACCOUNT, KnownAddresses
@@ -196,6 +197,9 @@ class AuthService:
         caller: str,
     ) -> None:
         await self.limiter.hit(self.limits["register"], "register", caller)
+        if not self.settings.mail_smtputf8 and not email.normalized.isascii():
+            # Without SMTPUTF8 the code could never be delivered: say so now, not never.
+            raise UnsupportedAddress
         failed = failed_rules(password, email.local_part)
         if failed:
             raise WeakPassword(failed)

@@ -54,6 +54,10 @@ def run_dev() -> None:
     host = os.environ.get("NATOMEDIA_HOST", "127.0.0.1")
     port = int(os.environ.get("NATOMEDIA_PORT", "8000"))
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    if not os.environ.get("SMTP_HOST"):
+        # Our own sink offers SMTPUTF8, so non-ASCII addresses can register; a relay named by
+        # SMTP_HOST may not, and keeps the settings' default (off) unless MAIL_SMTPUTF8 says so.
+        os.environ.setdefault("MAIL_SMTPUTF8", "true")
     common = ServiceSettings()
     configure_logging(common.log_level)
     all_settings = asyncio.run(prepare())

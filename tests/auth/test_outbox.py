@@ -385,14 +385,18 @@ async def test_a_relay_hanging_up_on_one_message_backs_off_that_message_alone(
     relay.hang_up.add("cursed@example.com")
     await _queue_to(outbox_db, "cursed@example.com", "after0@example.com", "after1@example.com")
     assert await OutboxSender(outbox_db, settings).deliver_due() == 3
+    # The rest went on a new connection, not deferred as in an outage.
+    assert sorted(mail.recipients[0] for mail in relay.messages) == [
+        "after0@example.com",
+        "after1@example.com",
+    ]
     rows = await _by_recipient(outbox_db)
+    assert rows["after0@example.com"][0].sent_at is not None
+    assert rows["after1@example.com"][0].sent_at is not None
     cursed = rows["cursed@example.com"][0]
     assert cursed.sent_at is None
     assert cursed.dead_at is None
     assert cursed.relay_attempts == 1
-    # The rest went on a new connection, not deferred as in an outage.
-    assert rows["after0@example.com"][0].sent_at is not None
-    assert rows["after1@example.com"][0].sent_at is not None
 
 
 async def test_a_message_refused_for_now_too_often_is_dead(

@@ -120,7 +120,19 @@ def is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return exc.code in PERMANENT_REPLY
     # An address or text that cannot be put on the wire (aiosmtplib checks before sending).
-    return isinstance(exc, ValueError | UnicodeError | TypeError)
+    return isinstance(exc, ValueError | UnicodeError)
+
+
+# Failures after which the connection is ready for the next message: aiosmtplib raised them
+# before the envelope began, or reset it after the refusal. After anything else (a timeout, a
+# hang-up) the next message gets a new connection.
+_ENVELOPE_CLEAN = (
+    aiosmtplib.SMTPResponseException,
+    aiosmtplib.SMTPRecipientsRefused,
+    aiosmtplib.SMTPNotSupported,
+    ValueError,
+    UnicodeError,
+)
 
 
 def error_text(exc: BaseException) -> str:
@@ -266,14 +278,13 @@ class OutboxSender:
                         return len(rows)
                 try:
                     await smtp.send_message(message)
-                except (aiosmtplib.SMTPException, OSError, ValueError, UnicodeError) as exc:
+                except Exception as exc:  # this message's failure; what kind decides its fate
                     if is_permanent(exc):
                         await self._dead(lease, row, error_text(exc), tried=True)
                     else:
                         await self._failed(lease, row, exc)
-                    if not smtp.is_connected:
-                        # Dropped mid-message: the next one gets a new connection, and only
-                        # if that fails is the relay down.
+                    if not isinstance(exc, _ENVELOPE_CLEAN) or not smtp.is_connected:
+                        # Only if the new connection fails is the relay down.
                         smtp.close()
                         smtp = None
                 else:

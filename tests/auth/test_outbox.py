@@ -539,3 +539,17 @@ async def test_a_non_ascii_address_gets_its_code_with_smtputf8(
     # The dev sink keeps such mail on disk too.
     saved = [path.read_bytes() for path in (tmp_path / "mail").glob("*.eml")]
     assert any("pöison@example.org".encode() in raw for raw in saved)
+
+
+async def test_without_smtputf8_queued_mail_to_a_non_ascii_address_is_dead_unsent(
+    outbox_db: Database, tmp_path: Path, relay: Relay
+) -> None:
+    # Queued before MAIL_SMTPUTF8 was turned off, say: it is not even offered to the relay.
+    settings = make_settings(outbox_db.url, tmp_path, relay.port, MAIL_SMTPUTF8=False)
+    await _queue_to(outbox_db, "pöison@example.com", "plain@example.com")
+    assert await OutboxSender(outbox_db, settings).deliver_due() == 2
+    assert [mail.recipients[0] for mail in relay.messages] == ["plain@example.com"]
+    poison = (await _by_recipient(outbox_db))["pöison@example.com"][0]
+    assert poison.dead_at is not None
+    assert poison.relay_attempts == 0
+    assert poison.last_error == "the address is not ASCII and MAIL_SMTPUTF8 is off"

@@ -359,7 +359,9 @@ class OutboxSender:
             )
             return
         logger.warning("mail refused, will retry", extra={"error": error})
-        retry_at = utcnow() + self._backoff(row.attempts + 1)
+        # Grows with this message's own refusals: rounds lost to an outage are no reason to
+        # wait longer now that the relay answers.
+        retry_at = utcnow() + self._backoff(relay_attempts)
         async with self.database.sessionmaker() as session, session.begin():
             await self._release_for_retry(session, lease, row, error, retry_at, relay=True)
 

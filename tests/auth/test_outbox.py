@@ -553,3 +553,23 @@ async def test_without_smtputf8_queued_mail_to_a_non_ascii_address_is_dead_unsen
     assert poison.dead_at is not None
     assert poison.relay_attempts == 0
     assert poison.last_error == "the address is not ASCII and MAIL_SMTPUTF8 is off"
+
+
+async def test_a_temporary_refusal_after_an_outage_backs_off_from_the_start(
+    outbox_db: Database, tmp_path: Path, relay: Relay
+) -> None:
+    settings = make_settings(
+        outbox_db.url, tmp_path, relay.port, mail_retry_base_seconds=10, mail_retry_max_seconds=900
+    )
+    relay.replies["patient@example.com"] = ["421 4.3.2 system busy"]
+    await _queue_to(outbox_db, "patient@example.com")
+    async with outbox_db.sessionmaker() as session, session.begin():
+        row = await session.scalar(select(OutboxMessage))
+        assert row is not None
+        row.attempts = 6  # six rounds lost to an outage
+    before = utcnow()
+    await OutboxSender(outbox_db, settings).deliver_due()
+    row = (await _rows(outbox_db))[0]
+    assert row.attempts == 7
+    assert row.relay_attempts == 1
+    assert round((row.next_attempt_at - before).total_seconds()) == 10

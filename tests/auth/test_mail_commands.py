@@ -16,7 +16,7 @@ from services.auth.models import OutboxMessage
 from services.common.database import Database
 from services.gateway.cli import build_parser, main
 from tests.auth.conftest import make_settings
-from tests.auth.flows import latest_code, register
+from tests.auth.flows import latest_code, register, verified_account
 from tests.auth.relays import Relay
 from tests.conftest import free_port
 
@@ -233,3 +233,32 @@ async def test_mail_commands_run_from_the_natomedia_cli(
     err = capsys.readouterr().err
     assert err.startswith("mail status failed: ")
     assert len(err.splitlines()) == 1
+
+
+async def test_retry_puts_a_dead_reset_code_back_with_a_fresh_code_that_works(
+    start_app: Any, database_url: str, tmp_path: Path
+) -> None:
+    relay = Relay()
+    relay.start()
+    settings = make_settings(database_url, tmp_path, relay.port)
+    try:
+        async with start_app(smtp_port=relay.port) as client:
+            await verified_account(client, relay, "forgetful@example.org")
+            relay.replies["forgetful@example.org"] = ["550 5.7.1 try another day"]
+            await client.post("/v1/auth/password-reset", json={"email": "forgetful@example.org"})
+            (dead,) = await _wait_until_dead(database_url, "forgetful@example.org")
+            assert dead.kind == "password_reset_code"
+            code, output = await _retry(settings, id=str(dead.id))
+            assert (code, output) == (
+                0,
+                f"queued {dead.id} password_reset_code to forgetful@example.org\n",
+            )
+            fresh = await latest_code(relay, "forgetful@example.org", 2)
+            reset = await client.post(
+                "/v1/auth/password-reset/verify",
+                json={"email": "forgetful@example.org", "code": fresh},
+            )
+            assert reset.status_code == 200, reset.text
+            assert reset.json()["reset_token"]
+    finally:
+        relay.stop()

@@ -1,16 +1,23 @@
-"""Auth commands for the CLI and the dev gateway: migrate, seed, role administration."""
+"""Auth commands for the CLI and the dev gateway: migrate, seed, roles, the mail queue."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import uuid
+from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.auth.addresses import InvalidEmail, parse_email
+from services.auth.app import code_hash_key
 from services.auth.config import AuthSettings
+from services.auth.mail_admin import QueueReport, Recomposer, put_back, queue_report
 from services.auth.models import User
-from services.common.database import Database
+from services.common.database import Database, utcnow
 from services.common.migrations import upgrade_to_head
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -66,3 +73,105 @@ async def cli_grant_role(settings: AuthSettings, args: argparse.Namespace) -> in
 
 async def cli_revoke_role(settings: AuthSettings, args: argparse.Namespace) -> int:
     return await _change_role(settings, args.email, args.role, grant=False)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_report(report: QueueReport, out: TextIO) -> None:
+    now = utcnow()
+    oldest = (
+        f"{_duration((now - report.oldest_pending).total_seconds())} "
+        f"(queued {_time(report.oldest_pending)})"
+        if report.oldest_pending is not None
+        else "none"
+    )
+    next_attempt = (
+        f" (next attempt in {_duration((report.next_attempt - now).total_seconds())})"
+        if report.next_attempt is not None
+        else ""
+    )
+    out.write(f"due: {report.due}\n")
+    out.write(f"sending: {report.sending}\n")
+    out.write(f"deferred: {report.deferred}{next_attempt}\n")
+    out.write(f"dead: {report.dead}\n")
+    out.write(f"oldest pending: {oldest}\n")
+    for dead in report.dead_mail:
+        reason = " ".join(dead.reason.split())  # one line, whatever the relay said
+        out.write(
+            f"dead {dead.id} {dead.kind} to {dead.recipient} attempts {dead.attempts} "
+            f"queued {_time(dead.created_at)} dead {_time(dead.dead_at)}: {reason}\n"
+        )
+    if report.dead > len(report.dead_mail):
+        out.write(f"... and {report.dead - len(report.dead_mail)} older dead message(s)\n")
+
+
+async def cli_mail_status(
+    settings: AuthSettings,
+    args: argparse.Namespace,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """`natomedia mail status`: the outbox's due, deferred and dead mail."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    database = Database(settings.resolved_database_url)
+    try:
+        report = await queue_report(database)
+    except (SQLAlchemyError, OSError) as exc:
+        err.write(f"mail status failed: cannot read the outbox: {type(exc).__name__}\n")
+        return 1
+    finally:
+        await database.dispose()
+    _print_report(report, out)
+    return 0
+
+
+async def cli_mail_retry(
+    settings: AuthSettings,
+    args: argparse.Namespace,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """`natomedia mail retry ID` / `--dead`: put dead mail back in the queue, due now."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if bool(args.id) == bool(args.dead):
+        err.write("mail retry: give one message ID or --dead (every dead message)\n")
+        return 2
+    ids: list[uuid.UUID] | None = None
+    if args.id:
+        try:
+            ids = [uuid.UUID(args.id)]
+        except ValueError:
+            err.write(f"mail retry: {args.id!r} is not a message ID (see natomedia mail status)\n")
+            return 2
+    database = Database(settings.resolved_database_url)
+    try:
+        results = await put_back(database, Recomposer(settings, code_hash_key(settings)), ids)
+    except (SQLAlchemyError, OSError) as exc:
+        err.write(f"mail retry failed: cannot change the outbox: {type(exc).__name__}\n")
+        return 1
+    finally:
+        await database.dispose()
+    failed = 0
+    for result in results:
+        if result.error is None:
+            out.write(f"queued {result.id} {result.kind} to {result.recipient}\n")
+        else:
+            failed += 1
+            err.write(f"not queued {result.id}: {result.error}\n")
+    if not results:
+        out.write("no dead mail\n")
+    return 1 if failed else 0

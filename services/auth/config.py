@@ -93,6 +93,19 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
     # A claimed message is someone else's to retry only after this long (a crashed sender).
     mail_lease_seconds: float = 120.0
     smtp_timeout_seconds: float = 30.0
+    # A message the relay turned away this many times (temporary replies, a dropped connection
+    # mid-message) is dead. Rounds in which the relay could not be reached at all do not count:
+    # an outage is bounded by the age limit instead.
+    mail_max_attempts: int = Field(10, ge=1)
+    # Mail not delivered within this long is dead, never sent late: a code in it has long
+    # expired, and a notice that late misleads.
+    mail_max_age_seconds: float = Field(24 * 3600, gt=0)
+    # Sent and dead messages (bodies already dropped) are deleted this long after they settled.
+    mail_retention_days: float = Field(30, gt=0)
+    # Send non-ASCII addresses with SMTPUTF8 (RFC 6531). Off, `register` refuses such addresses
+    # up front: a relay without SMTPUTF8 could never deliver their code. Off unless set, since
+    # the relay is unknown; `natomedia dev` turns it on for its own sink, which offers it.
+    mail_smtputf8: bool = Field(False, validation_alias=AliasChoices("MAIL_SMTPUTF8"))
 
     # Rate limits in the `limits` notation. Per client address unless named otherwise.
     register_rate_limit: str = "10/minute"

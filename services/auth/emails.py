@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from html import escape
 
 BRAND = "NATO Multimedia"
+
+
+class MailKind(StrEnum):
+    """Which email a message is: kept in the outbox after its body is dropped."""
+
+    VERIFICATION_CODE = "verification_code"
+    PASSWORD_RESET_CODE = "password_reset_code"
+    ACCOUNT_EXISTS = "account_exists"
+    PASSWORD_CHANGED = "password_changed"
+    # Queued before kinds were recorded, with a subject none of the above has.
+    OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -14,9 +26,16 @@ class Email:
     subject: str
     text: str
     html: str
+    kind: MailKind
 
 
-def _compose(recipient: str, subject: str, paragraphs: list[str], code: str | None = None) -> Email:
+def _compose(
+    kind: MailKind,
+    recipient: str,
+    subject: str,
+    paragraphs: list[str],
+    code: str | None = None,
+) -> Email:
     text_parts = list(paragraphs)
     html_parts = [f"<p>{escape(paragraph)}</p>" for paragraph in paragraphs]
     if code is not None:
@@ -34,11 +53,12 @@ def _compose(recipient: str, subject: str, paragraphs: list[str], code: str | No
         f"<p>{BRAND}<br>Access NATO&rsquo;s broadcast-quality video content free of charge</p>"
         "</body></html>"
     )
-    return Email(recipient, subject, "\n\n".join(text_parts) + "\n", html)
+    return Email(recipient, subject, "\n\n".join(text_parts) + "\n", html, kind)
 
 
 def verification_code(recipient: str, code: str, minutes: int) -> Email:
     return _compose(
+        MailKind.VERIFICATION_CODE,
         recipient,
         "Check your inbox and enter verification code",
         [
@@ -53,6 +73,7 @@ def verification_code(recipient: str, code: str, minutes: int) -> Email:
 
 def account_exists(recipient: str) -> Email:
     return _compose(
+        MailKind.ACCOUNT_EXISTS,
         recipient,
         f"You already have a {BRAND} account",
         [
@@ -67,6 +88,7 @@ def account_exists(recipient: str) -> Email:
 
 def password_reset_code(recipient: str, code: str, minutes: int) -> Email:
     return _compose(
+        MailKind.PASSWORD_RESET_CODE,
         recipient,
         "Reset password",
         [
@@ -81,6 +103,7 @@ def password_reset_code(recipient: str, code: str, minutes: int) -> Email:
 
 def password_changed(recipient: str) -> Email:
     return _compose(
+        MailKind.PASSWORD_CHANGED,
         recipient,
         "Your password has been updated",
         [

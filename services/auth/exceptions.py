@@ -97,6 +97,10 @@ class WeakPassword(AuthError):
         self.field = field
 
 
+class UnsupportedAddress(AuthError):
+    """An address with non-ASCII characters while mail goes out without SMTPUTF8."""
+
+
 @dataclass(frozen=True)
 class _Problem:
     status: int
@@ -132,6 +136,9 @@ PROBLEMS: dict[type[AuthError], _Problem] = {
         "password_required",
         "This address was registered more than once: send the password you chose with the code.",
     ),
+    UnsupportedAddress: _Problem(
+        422, "unsupported_address", "We cannot send mail to this address; use another one."
+    ),
 }
 
 # RFC 6749 §5.2 clients read `error`; our problem+json carries it beside `code`.
@@ -162,6 +169,14 @@ def error_response(exc: AuthError) -> JSONResponse:
         errors = [
             FieldError(field=exc.field, code=rule, message=RULE_MESSAGES[rule])
             for rule in exc.failed
+        ]
+    if isinstance(exc, UnsupportedAddress):
+        errors = [
+            FieldError(
+                field="email",
+                code="unsupported_address",
+                message="Addresses with non-ASCII characters are not supported.",
+            )
         ]
     return problem_response(
         problem.status,

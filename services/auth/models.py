@@ -139,22 +139,36 @@ class KnownLoginAddress(Base):
 
 
 class OutboxMessage(UUIDPrimaryKey, Base):
-    """An email written with the change that caused it, delivered later by the sender task."""
+    """An email written with the change that caused it, delivered later by the sender task.
+
+    A message is pending until it is sent (`sent_at`) or given up (`dead_at`); either way its
+    bodies, which may hold a code, are dropped then, and the row is purged after the retention
+    period.
+    """
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        Index("ix_outbox_messages_due", "sent_at", "next_attempt_at"),
+        Index("ix_outbox_messages_due", "sent_at", "dead_at", "next_attempt_at"),
         Index("ix_outbox_messages_recipient", "recipient", "created_at"),
     )
 
     recipient: Mapped[str] = mapped_column(String(320))
+    # Which email this is (see `emails.MailKind`): what an operator sees once the body is gone,
+    # and what a retry composes again.
+    kind: Mapped[str] = mapped_column(String(32), server_default=text("'other'"))
     subject: Mapped[str] = mapped_column(String(200))
-    text_body: Mapped[str] = mapped_column(Text)
-    html_body: Mapped[str] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    html_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Every delivery round that included the message, outages too.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Rounds in which the relay itself answered for this message: these end in dead mail.
+    relay_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Which sender holds the message right now (until next_attempt_at, its lease, runs out).
     lease_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Put back by an operator: the age limit counts from here.
+    retried_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

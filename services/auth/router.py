@@ -139,12 +139,18 @@ async def me(request: Request) -> Response:
     summary="Create an account",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RegisterResponse,
-    responses=problem_responses(VALIDATION, (422, "weak_password"), RATE_LIMITED),
+    responses=problem_responses(
+        VALIDATION, (422, "weak_password"), (422, "unsupported_address"), RATE_LIMITED
+    ),
 )
 async def register(
     body: RegisterRequest, session: SessionDep, service: Service, caller: Caller
 ) -> RegisterResponse:
-    """Create an account and email it a 6-digit code. A taken address gets the same answer."""
+    """Create an account and email it a 6-digit code. A taken address gets the same answer.
+
+    An address with non-ASCII characters gets 422 `unsupported_address` when the deployment's
+    mail relay is not known to take such addresses (`MAIL_SMTPUTF8` off).
+    """
     resend_after = await service.register(
         session, body.email, body.password, newsletter=body.newsletter, caller=caller
     )

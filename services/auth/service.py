@@ -40,6 +40,7 @@ from services.auth.exceptions import (
     InvalidResetToken,
     InvalidScope,
     PasswordRequired,
+    UnsupportedAddress,
     WeakPassword,
 )
 from services.auth.login_addresses import NO_ACCOUNT, KnownAddresses
@@ -217,6 +218,9 @@ class AuthService:
     ) -> int:
         """Returns the seconds until another code can be asked for (for every address alike)."""
         await self.limiter.hit(self.limits["register"], "register", caller)
+        if not self.settings.mail_smtputf8 and not email.normalized.isascii():
+            # Without SMTPUTF8 the code could never be delivered: say so now, not never.
+            raise UnsupportedAddress
         failed = failed_rules(password, email.local_part)
         if failed:
             raise WeakPassword(failed)

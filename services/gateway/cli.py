@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--gaps", action="store_true", help="list what each operation has yet to document"
     )
 
+    mail = commands.add_parser("mail", help="the mail outbox").add_subparsers(
+        dest="action", required=True
+    )
+    mail.add_parser("status", help="due, deferred and dead mail (with reasons), oldest age")
+    retry = mail.add_parser("retry", help="put dead mail back in the queue, due now")
+    retry.add_argument("id", nargs="?", help="a dead message's id, as `mail status` shows it")
+    retry.add_argument("--dead", action="store_true", help="every dead message")
+
     news = commands.add_parser("news", help="articles").add_subparsers(dest="action", required=True)
     news_import = news.add_parser("import", help="import articles from a JSON file")
     news_import.add_argument("file")
@@ -127,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "users": lambda: _run_command("auth", args),
         "media": lambda: _run_command("media", args),
         "news": lambda: _run_command("news", args),
+        "mail": lambda: _run_command("auth", args, prefix="mail_"),
         "openapi": lambda: _openapi(args),
     }
     result = handlers[args.command]()
@@ -156,10 +165,12 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_command(name: str, args: argparse.Namespace) -> int:
-    """Service-specific subcommands live in `services/<name>/commands.py` as `cli_<action>`."""
+def _run_command(name: str, args: argparse.Namespace, prefix: str = "") -> int:
+    """Service-specific subcommands live in `services/<name>/commands.py` as
+    `cli_<prefix><action>`."""
     modules = service(name)
-    function = getattr(modules.module("commands"), "cli_" + args.action.replace("-", "_"))
+    action = prefix + args.action.replace("-", "_")
+    function = getattr(modules.module("commands"), "cli_" + action)
     return int(asyncio.run(function(modules.settings(), args)) or 0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
@@ -50,15 +51,29 @@ def build_gateway(all_settings: dict[str, Any]) -> PrefixDispatcher:
     return PrefixDispatcher(routes, exact={"/openapi.json": documents, "/docs": documents})
 
 
+def own_sink_environment(environ: MutableMapping[str, str]) -> bool:
+    """Whether `natomedia dev` starts its own sink; if so, mail settings that suit it.
+
+    Our sink offers SMTPUTF8, so non-ASCII addresses may register; a relay named by SMTP_HOST
+    may not, and keeps the settings' default (off) unless MAIL_SMTPUTF8 says otherwise.
+    """
+    if environ.get("SMTP_HOST"):
+        return False
+    environ.setdefault("MAIL_SMTPUTF8", "true")
+    return True
+
+
 def run_dev() -> None:
     host = os.environ.get("NATOMEDIA_HOST", "127.0.0.1")
     port = int(os.environ.get("NATOMEDIA_PORT", "8000"))
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    # Before any settings are read: they take MAIL_SMTPUTF8 from the environment.
+    own_sink = own_sink_environment(os.environ)
     common = ServiceSettings()
     configure_logging(common.log_level)
     all_settings = asyncio.run(prepare())
     sink = None
-    if not os.environ.get("SMTP_HOST"):
+    if own_sink:
         sink = MailSink("127.0.0.1", 1025, common.data_dir / "mail", announce=True)
         sink.start()
         print(f"[mail] local SMTP sink on 127.0.0.1:1025, saving to {common.data_dir / 'mail'}")  # noqa: T201

@@ -45,7 +45,7 @@ class ReceivedMail:
         return match.group(1) if match else None
 
 
-class _Handler:
+class SinkHandler:
     def __init__(self, sink: MailSink) -> None:
         self.sink = sink
 
@@ -69,11 +69,14 @@ class MailSink:
         directory: Path | None = None,
         *,
         announce: bool = False,
+        smtputf8: bool = True,
     ) -> None:
         self.host = host
         self.port = port
         self.directory = directory
         self.announce = announce
+        # Offered by default, as a modern relay does: mail to non-ASCII addresses is kept too.
+        self.smtputf8 = smtputf8
         self.messages: list[ReceivedMail] = []
         self._arrived = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,8 +87,14 @@ class MailSink:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
-        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        self._controller = Controller(
+            self.handler(), hostname=self.host, port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self._controller.start()
+
+    def handler(self) -> Any:
+        """The aiosmtpd handler; a test relay may answer differently."""
+        return SinkHandler(self)
 
     def stop(self) -> None:
         if self._controller is not None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -116,3 +119,95 @@ def test_migrations_directory_ships_with_the_package() -> None:
     from services.auth import commands
 
     assert (Path(commands.__file__).parent / "migrations" / "versions" / "0001_initial.py").exists()
+
+
+async def test_the_dead_letter_migration_goes_down_and_up_again(database_url: str) -> None:
+    from services.auth import commands
+
+    database = Database(database_url)
+    config = alembic_config(Path(commands.__file__).parent / "migrations", database_url)
+
+    def outbox(*extra: str) -> sa.TableClause:
+        tz = sa.DateTime(timezone=True)
+        columns = [
+            sa.column("id", sa.Uuid()),
+            sa.column("recipient", sa.String()),
+            sa.column("subject", sa.String()),
+            sa.column("text_body", sa.Text()),
+            sa.column("html_body", sa.Text()),
+            sa.column("created_at", tz),
+            sa.column("attempts", sa.Integer()),
+            sa.column("next_attempt_at", tz),
+            sa.column("sent_at", tz),
+        ]
+        return sa.table("outbox_messages", *columns, *(sa.column(name, tz) for name in extra))
+
+    now = datetime.now(UTC)
+
+    def row(recipient: str, subject: str, **values: Any) -> dict[str, Any]:
+        base = {
+            "id": uuid.uuid4(),
+            "recipient": recipient,
+            "subject": subject,
+            "text_body": "Verification code: 123456",
+            "html_body": "<p>123456</p>",
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "sent_at": None,
+        }
+        return {**base, **values}
+
+    def migrate(connection: Connection, revision: str) -> dict[str, set[str]]:
+        config.attributes["connection"] = connection
+        if revision == "head":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+        found = inspect(connection)
+        return {
+            name: {c["name"] for c in found.get_columns(name)} for name in found.get_table_names()
+        }
+
+    def contents(connection: Connection) -> dict[str, tuple[Any, ...]]:
+        columns = ["recipient", "kind", "text_body", "html_body", "dead_at"]
+        query = sa.text(f"SELECT {', '.join(columns)} FROM outbox_messages")
+        return {found[0]: tuple(found[1:]) for found in connection.execute(query)}
+
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(
+                outbox("dead_at").insert(),
+                [
+                    row("dead@example.org", "Reset password", text_body=None, html_body=None)
+                    | {"dead_at": now}
+                ],
+            )
+            before = await connection.run_sync(migrate, "0003")
+        assert not {"kind", "dead_at", "relay_attempts", "retried_at"} & before["outbox_messages"]
+        assert "registration_contested" not in before["users"]  # 0005 went down first
+        old = outbox()
+        async with database.engine.begin() as connection:
+            # The dead message is gone: the old schema would have retried it forever.
+            left = await connection.execute(sa.select(sa.func.count()).select_from(old))
+            assert left.scalar() == 0
+            await connection.execute(
+                old.insert(),
+                [
+                    row("sent@example.org", "Your password has been updated", sent_at=now),
+                    row("waiting@example.org", "Check your inbox and enter verification code"),
+                    row("odd@example.org", "Something else"),
+                ],
+            )
+            after = await connection.run_sync(migrate, "head")
+            found = await connection.run_sync(contents)
+        assert after["outbox_messages"] >= {"kind", "dead_at", "relay_attempts", "retried_at"}
+        assert "registration_contested" in after["users"]
+        assert found["sent@example.org"][:3] == ("password_changed", None, None)
+        assert found["waiting@example.org"][:2] == (
+            "verification_code",
+            "Verification code: 123456",
+        )
+        assert found["odd@example.org"][0] == "other"
+    finally:
+        await database.dispose()

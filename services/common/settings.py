@@ -9,16 +9,29 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-CommaList = Annotated[list[str], NoDecode]
 
 
 def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
+        value = value.split(",")
+    if isinstance(value, list | tuple):
+        items = [item.strip() if isinstance(item, str) else item for item in value]
+        return [item for item in items if item != ""]
     return value
+
+
+# Every comma-separated setting, from the environment (`a.pem, b.pem`, one item, or empty) or
+# from Python (a list). NoDecode: pydantic-settings would otherwise parse the value as JSON.
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 
 
 class ServiceSettings(BaseSettings):
@@ -46,11 +59,6 @@ class ServiceSettings(BaseSettings):
     jwks_url: str | None = Field(None, validation_alias=AliasChoices("JWKS_URL"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("NATOMEDIA_LOG_LEVEL"))
     max_body_bytes: int = Field(1_048_576, validation_alias="NATOMEDIA_MAX_BODY_BYTES")
-
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
-    @classmethod
-    def _commas(cls, value: Any) -> Any:
-        return _split_commas(value)
 
     @field_validator("public_base_url")
     @classmethod

@@ -48,10 +48,11 @@ class ServiceSettings(BaseSettings):
     )
     cors_origins: CommaList = Field(default_factory=list, validation_alias="CORS_ORIGINS")
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
-    # Only these peers may tell us the client's address (X-Forwarded-For / X-Real-IP).
+    # Only these peers may tell us the client's address (X-Forwarded-For / X-Real-IP). None by
+    # default: anyone reaching a service port directly (loopback included) could name any address
+    # and dodge every per-address limit; the stack and compose name their gateway explicitly.
     trusted_proxies: CommaList = Field(
-        default_factory=lambda: ["127.0.0.1", "::1"],
-        validation_alias="NATOMEDIA_TRUSTED_PROXIES",
+        default_factory=list, validation_alias="NATOMEDIA_TRUSTED_PROXIES"
     )
     jwt_issuer: str = Field("natomedia-auth", validation_alias=AliasChoices("JWT_ISSUER"))
     jwt_audience: str = Field("natomedia-api", validation_alias=AliasChoices("JWT_AUDIENCE"))

@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -99,15 +100,46 @@ def dev_secret(settings: ServiceSettings, name: str) -> SecretStr:
     return SecretStr(path.read_text().strip())
 
 
+MIN_SECRET_BYTES = 32
+
+
 class RefuseDevSecretsInProduction:
-    """Mixin for settings classes whose secrets must be given explicitly in production."""
+    """Mixin for settings classes whose secrets and database must be given in production.
+
+    A secret that is there but empty or short (a truncated file, `VAR=` in a template) is as bad
+    as a missing one, and a missing database URL would quietly put production data in SQLite
+    files under the data dir.
+    """
 
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
     def _require_secrets(self) -> Any:
-        if getattr(self, "environment", None) == "production":
-            missing = [name for name in self.secret_fields if getattr(self, name, None) is None]
-            if missing:
-                raise ValueError(f"production needs explicit secrets: {', '.join(missing)}")
+        if getattr(self, "environment", None) != "production":
+            return self
+        prefix = str(getattr(self, "model_config", {}).get("env_prefix", ""))
+        problems = []
+        for name in self.secret_fields:
+            value = getattr(self, name, None)
+            variable = f"{prefix}{name}".upper()
+            if value is None:
+                problems.append(f"{variable} is not set")
+                continue
+            secret = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"{variable} is shorter than {MIN_SECRET_BYTES} bytes")
+        if hasattr(self, "database_url") and not getattr(self, "database_url", None):
+            problems.append(f"{prefix}DATABASE_URL is not set")
+        if problems:
+            raise ValueError(f"production refuses to start: {'; '.join(problems)}")
         return self
+
+
+def settings_error_line(error: ValidationError) -> str:
+    """A settings error as one line for the console: what is wrong, and where."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return f"{error.title}: {'; '.join(parts)}"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -19,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.common.private_files import create_private_once
 
 
 def _split_commas(value: Any) -> Any:
@@ -80,23 +79,10 @@ class ServiceSettings(BaseSettings):
 
 
 def dev_secret(settings: ServiceSettings, name: str) -> SecretStr:
-    """A random secret kept under the data dir, made on first use: development only.
-
-    Several processes may start on one data dir at once (replicas, the bench's two media
-    servers): the secret is written whole to a file of its own and then linked into place, which
-    only one of them can do, so all of them read the same secret and never a half-written one.
-    """
+    """A random secret kept under the data dir (mode 0600), made on first use: development only."""
     path = settings.data_dir / "secrets" / name
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")  # mode 0o600
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32))
-            with contextlib.suppress(FileExistsError):
-                os.link(draft, path)
-        finally:
-            os.unlink(draft)
+        create_private_once(path, secrets.token_urlsafe(32).encode())
     return SecretStr(path.read_text().strip())
 
 

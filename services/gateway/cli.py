@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = handlers[args.command]()
     except ValidationError as exc:
         # A wrong setting is the operator's to fix: one line, not a traceback.
-        print(f"natomedia: {settings_error_line(exc)}", file=sys.stderr)  # noqa: T201
+        print(f"natomedia: {settings_error_line(exc)}", file=sys.stderr)
         return 2
     return int(result or 0)
 

@@ -21,8 +21,12 @@ def load_signing_key(settings: AuthSettings) -> SigningKey:
 
 
 def jwks_document(settings: AuthSettings, key: SigningKey) -> dict[str, Any]:
+    """The signing key's public half, then every listed one (older keys, or the next key
+    published ahead of a rotation), each once."""
     keys = [key.public_jwk]
     for file in settings.previous_public_key_files:
         with open(file, "rb") as handle:
-            keys.append(public_jwk_from_pem(handle.read()))
+            jwk = public_jwk_from_pem(handle.read())
+        if all(jwk["kid"] != known["kid"] for known in keys):
+            keys.append(jwk)
     return {"keys": keys}

@@ -127,7 +127,7 @@ async def test_the_documented_rotation_keeps_every_listed_key_working(
 ) -> None:
     older, older_public, older_kid = _key_files(tmp_path, "older")
     old, old_public, old_kid = _key_files(tmp_path, "old")
-    new, _, new_kid = _key_files(tmp_path, "new")
+    new, new_public, new_kid = _key_files(tmp_path, "new")
 
     async with dev_gateway(monkeypatch, older, None) as client:
         registered = await client.post(
@@ -147,8 +147,17 @@ async def test_the_documented_rotation_keeps_every_listed_key_working(
         by_old = await _login(client)
         assert _kid(by_old) == old_kid
 
-    # Two previous keys, comma-separated (with the spaces people type).
-    async with dev_gateway(monkeypatch, new, f"{old_public}, {older_public}") as client:
+    # The next key published ahead of signing with it (deploy/README.md, step 1).
+    async with dev_gateway(monkeypatch, old, f"{older_public},{new_public}") as client:
+        assert await _kids(client) == [old_kid, older_kid, new_kid]
+        assert _kid(await _login(client)) == old_kid
+        await _accepted_everywhere(client, by_old)
+
+    # Two previous keys, comma-separated (with the spaces people type); the new key, left in
+    # the list from step 1, is published once.
+    async with dev_gateway(
+        monkeypatch, new, f"{old_public}, {older_public}, {new_public}"
+    ) as client:
         assert await _kids(client) == [new_kid, old_kid, older_kid]
         await _accepted_everywhere(client, by_older)
         await _accepted_everywhere(client, by_old)

@@ -49,6 +49,16 @@ async def test_a_malformed_request_gets_400(gateway: Gateway) -> None:
     assert_problem(response, 400, "bad_request")
 
 
+async def test_an_unknown_transfer_coding_gets_501(gateway: Gateway) -> None:
+    request = b"GET /v1/news/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"
+    assert_problem(await _raw(gateway, request), 501, "not_implemented")
+
+
+async def test_an_unsupported_http_version_gets_505(gateway: Gateway) -> None:
+    response = await _raw(gateway, b"GET /v1/news/echo HTTP/3.0\r\nHost: a\r\n\r\n")
+    assert_problem(response, 505, "http_version_not_supported")
+
+
 async def test_a_method_a_static_location_refuses_gets_405(client: httpx.AsyncClient) -> None:
     response = await client.post("/openapi.json", content=b"{}")
     assert_problem(response, 405, "method_not_allowed")

@@ -155,6 +155,18 @@ def render(config: GatewayConfig, template: str | None = None) -> str:
         "uri_too_long_body": _problem_body(
             414, "uri_too_long", "URI Too Long", "The request line is too long."
         ),
+        "not_implemented_body": _problem_body(
+            501,
+            "not_implemented",
+            "Not Implemented",
+            "The request uses a transfer coding the gateway does not support.",
+        ),
+        "http_version_not_supported_body": _problem_body(
+            505,
+            "http_version_not_supported",
+            "HTTP Version Not Supported",
+            "Use HTTP/1.1 or HTTP/1.0.",
+        ),
         "service_unavailable_body": _problem_body(
             503,
             "service_unavailable",

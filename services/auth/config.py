@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import CommaList, RefuseDevSecretsInProduction, ServiceSettings
@@ -126,13 +126,6 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
     mail_per_address_limits: CommaList = Field(default_factory=lambda: ["1/minute", "5/hour"])
     token_rate_limit_per_client: str = "60/minute"
     token_failures_per_client: str = "10/minute"
-
-    @field_validator("mail_per_address_limits", mode="before")
-    @classmethod
-    def _limits_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @property
     def resolved_database_url(self) -> str:

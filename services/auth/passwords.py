@@ -1,4 +1,11 @@
-"""The password rule (product + blocklist + no email) and Argon2id hashing off the event loop."""
+"""The password rule (product + blocklist + no email) and Argon2id hashing off the event loop.
+
+Passwords are NFKC-normalised (NIST SP 800-63B 5.1.1.2) before the rule and before hashing, so
+the same password typed on keyboards or input methods that compose it differently (full-width
+forms, ligatures, precomposed accents) is the same password. Accounts whose hash was made from
+the raw form before normalisation existed still log in: `verify` tries the raw form too and asks
+for a rehash of the normalised one.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import secrets
 import string
 import sys
 import threading
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
@@ -36,7 +44,11 @@ RULE_MESSAGES = {
     "missing_symbol": "Include a symbol.",
     "too_common": "This password is too common; choose another.",
     "contains_email": "The password must not contain your email address.",
+    "invalid_character": "Control and invisible characters are not allowed.",
 }
+# Controls (NUL, escapes) and format characters (zero-width spaces and joiners, bidi overrides,
+# the byte-order mark): invisible, so a password holding one cannot be typed again reliably.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf"})
 
 _EDGE_DECORATION = string.digits + string.punctuation
 
@@ -57,8 +69,22 @@ def _is_common(password: str) -> bool:
     return lowered in blocklist or (len(core) >= 4 and core in blocklist)
 
 
+def normalize_password(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+def _refused_character(char: str) -> bool:
+    # Tabs and newlines are controls too, but `whitespace` already names what is wrong.
+    return unicodedata.category(char) in REFUSED_CATEGORIES and not char.isspace()
+
+
+def _symbol(char: str) -> bool:
+    return not char.isalnum() and not char.isspace() and not _refused_character(char)
+
+
 def failed_rules(password: str, email_local_part: str | None = None) -> list[str]:
-    """Every rule id the password breaks, in a stable order (empty when it is acceptable)."""
+    """Every rule id the (normalised) password breaks, in a stable order; empty when acceptable."""
+    password = normalize_password(password)
     failed = []
     if len(password) < MIN_LENGTH:
         failed.append("too_short")
@@ -72,13 +98,15 @@ def failed_rules(password: str, email_local_part: str | None = None) -> list[str
         failed.append("missing_uppercase")
     if not any(char.isdigit() for char in password):
         failed.append("missing_digit")
-    if not any(not char.isalnum() and not char.isspace() for char in password):
+    if not any(_symbol(char) for char in password):
         failed.append("missing_symbol")
     if _is_common(password):
         failed.append("too_common")
     local = (email_local_part or "").lower()
     if len(local) >= MIN_EMAIL_FRAGMENT and local in password.lower():
         failed.append("contains_email")
+    if any(_refused_character(char) for char in password):
+        failed.append("invalid_character")
     return failed
 
 
@@ -172,12 +200,24 @@ class PasswordHasher:
         return await outcome
 
     async def hash(self, password: str) -> str:
-        return str(await self._run(self.context.hash, password))
+        return str(await self._run(self.context.hash, normalize_password(password)))
 
     async def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
-        """Whether it matches, and a new hash when the stored one uses outdated parameters."""
-        ok, new_hash = await self._run(self.context.verify_and_update, password, password_hash)
-        return bool(ok), new_hash
+        """Whether it matches, and a new hash when the stored one should be replaced.
+
+        The normalised form first; when it fails and the raw form differs, the raw form, which
+        an account registered before normalisation has on file: a match then asks for a hash
+        of the normalised form. A wrong password costs the same whether or not the account
+        exists (`verify_nothing` comes here too).
+        """
+        normalized = normalize_password(password)
+        ok, new_hash = await self._run(self.context.verify_and_update, normalized, password_hash)
+        if ok or normalized == password:
+            return bool(ok), new_hash
+        ok, _ = await self._run(self.context.verify_and_update, password, password_hash)
+        if not ok:
+            return False, None
+        return True, await self.hash(normalized)
 
     async def prepare(self) -> None:
         """Make the stand-in hash now, so the first unknown-email login is not the slow one."""

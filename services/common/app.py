@@ -73,6 +73,10 @@ def create_service_app(
         docs_url=f"{prefix}/docs",
         redoc_url=None,
         telemetry=telemetry_config(),
+        # Starlette would answer `/path/` with a redirect to `/path` built from the request's Host
+        # header, which anyone can set (cache poisoning, open redirect). Every path is documented
+        # without the slash; another spelling is an unknown path: 404 problem+json.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.database = database

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from services.common.private_files import touch_private
 from services.common.sqlite_connection import use_one_trip_connections
 
 NAMING_CONVENTION = {
@@ -76,6 +79,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_private_sqlite_file(database: str | None) -> None:
+    # SQLite would create the file under the umask (often world-readable) and gives its WAL and
+    # shared-memory files the database file's mode: an empty file made 0600 is a valid database.
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    with contextlib.suppress(FileNotFoundError):  # no directory: SQLite reports that itself
+        touch_private(Path(database))
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -90,6 +102,7 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):
+            _create_private_sqlite_file(self.engine.url.database)
             use_one_trip_connections(self.engine.sync_engine)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -242,6 +242,10 @@ class TokenVerifier:
             )
         except JOSEError as exc:
             raise TokenError(str(exc)) from exc
+        # jose checks only that `iat` is a number. A token from the future was minted with a
+        # wrong clock or a stolen key, and would outlive revocations that compare with `iat`.
+        if claims["iat"] > time.time() + LEEWAY_SECONDS:
+            raise TokenError("issued in the future")
         return principal_from_claims(claims)
 
 

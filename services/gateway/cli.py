@@ -8,6 +8,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
+from services.common.settings import settings_error_line
 from services.gateway.registry import SERVICE_NAMES, service
 
 
@@ -138,7 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mail": lambda: _run_command("auth", args, prefix="mail_"),
         "openapi": lambda: _openapi(args),
     }
-    result = handlers[args.command]()
+    try:
+        result = handlers[args.command]()
+    except ValidationError as exc:
+        # A wrong setting is the operator's to fix: one line, not a traceback.
+        print(f"natomedia: {settings_error_line(exc)}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import itertools
 import logging
 import re
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from services.common.private_files import create_private, make_private_directory
 
 logger = logging.getLogger("natomedia.mail_sink")
 CODE_PATTERN = re.compile(r"\b(\d{6})\b")
@@ -104,9 +107,16 @@ class MailSink:
     def deliver(self, mail: ReceivedMail, raw: bytes) -> None:
         self.messages.append(mail)
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            name = f"{time.strftime('%Y%m%dT%H%M%S')}-{len(self.messages):04d}.eml"
-            (self.directory / name).write_bytes(raw)
+            # Saved mail holds live verification and reset codes: this user's eyes only.
+            make_private_directory(self.directory)
+            stem = f"{time.strftime('%Y%m%dT%H%M%S')}-{len(self.messages):04d}"
+            for attempt in itertools.count():
+                name = f"{stem}.eml" if attempt == 0 else f"{stem}-{attempt}.eml"
+                try:
+                    create_private(self.directory / name, raw)
+                    break
+                except FileExistsError:
+                    continue  # a sink restarted within the second: never overwrite saved mail
         if self.announce:
             code = f"  code {mail.code}" if mail.code else ""
             print(f"[mail] to {', '.join(mail.recipients)}: {mail.subject}{code}", flush=True)  # noqa: T201

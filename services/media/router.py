@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import AfterValidator, AwareDatetime
 from starlette.responses import Response
 
 from services.common.database import SessionDep
 from services.common.http_cache import cached_json, etag_matches, strong_etag
+from services.common.instants import AwareInstant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
@@ -34,14 +33,6 @@ from services.media.schemas import DownloadUrl, VideoDetail, VideoPage
 router = APIRouter(prefix="/v1/media")
 
 
-def _utc(value: AwareDatetime) -> AwareDatetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00
-        raise ValueError("out of range") from exc
-
-
-Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
 VideoId = Annotated[uuid.UUID, Path(description="The video's id")]
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `If-None-Match` ETag is current"}
@@ -88,13 +79,13 @@ async def list_videos(
         Query(max_length=100, description="Exact tag", examples=["foreign ministers"]),
     ] = None,
     published_after: Annotated[
-        Instant | None, Query(description="Published at or after this instant")
+        AwareInstant | None, Query(description="Published at or after this instant")
     ] = None,
     published_before: Annotated[
-        Instant | None, Query(description="Published before this instant")
+        AwareInstant | None, Query(description="Published before this instant")
     ] = None,
     updated_since: Annotated[
-        Instant | None,
+        AwareInstant | None,
         Query(
             description=(
                 "Sync mode: videos created or changed at or after this instant, oldest change "

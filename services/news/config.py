@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings
+from services.common.settings import RefuseDevSecretsInProduction, ServiceSettings
 
 
-class NewsSettings(ServiceSettings):
+class NewsSettings(RefuseDevSecretsInProduction, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NEWS_", extra="ignore")
 
     database_url: str | None = None

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.common.database import SessionDep
 from services.common.http_cache import etag_matches, strong_etag
+from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
 from services.common.public_cache import allow_public_cache
@@ -41,7 +42,6 @@ from services.news.schemas import (
     ArticleSummary,
     ArticleUpdate,
     QueryText,
-    as_utc_datetime,
 )
 
 router = APIRouter(prefix="/v1/news", tags=["news"])
@@ -171,16 +171,15 @@ async def list_articles(
         QueryText | None, Query(max_length=64, description="Only articles with this tag")
     ] = None,
     published_after: Annotated[
-        datetime | None, Query(description="Published at or after this time (RFC 3339)")
+        Instant | None, Query(description="Published at or after this time (RFC 3339)")
     ] = None,
     published_before: Annotated[
-        datetime | None, Query(description="Published before this time (RFC 3339)")
+        Instant | None, Query(description="Published before this time (RFC 3339)")
     ] = None,
 ) -> Response:
     """Article summaries (no body), newest first or, with `q`, best match first. Editors also
     see drafts."""
-    after = as_utc_datetime(published_after) if published_after else None
-    before = as_utc_datetime(published_before) if published_before else None
+    after, before = published_after, published_before
     if after is not None and before is not None and after >= before:
         raise ProblemError(
             "The request is not valid.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -219,8 +219,3 @@ class ArticlePage(BaseModel):
 
     items: list[ArticleSummary]
     next_cursor: str | None
-
-
-def as_utc_datetime(value: datetime) -> datetime:
-    """Query strings may omit the offset; this API's times are UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -37,6 +37,8 @@ def make_settings(
         "NATOMEDIA_ENV": "test",
         "NATOMEDIA_DATA_DIR": data_dir,
         "REDIS_URL": None,
+        # httpx's ASGI transport is the peer 127.0.0.1: the tests play the gateway.
+        "NATOMEDIA_TRUSTED_PROXIES": ["127.0.0.1"],
         "database_url": database_url,
         "code_hash_key": "test-code-key",
         "SMTP_HOST": "127.0.0.1",

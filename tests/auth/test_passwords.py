@@ -21,6 +21,11 @@ from services.auth.passwords import (
 )
 
 
+def full_width(text: str) -> str:
+    """Letters and digits as some input methods type them (U+FF10...); NFKC gives them back."""
+    return "".join(chr(ord(char) + 0xFEE0) if char.isalnum() else char for char in text)
+
+
 def test_a_password_meeting_every_rule_passes() -> None:
     assert failed_rules("Correct-Horse-42-Battery", "alice") == []
 
@@ -44,6 +49,7 @@ def test_every_rule_is_reported_at_once() -> None:
         "missing_symbol",
         "too_common",
         "contains_email",
+        "invalid_character",
     }
 
 
@@ -57,6 +63,46 @@ def test_length_bounds() -> None:
 @pytest.mark.parametrize("space", [" ", "\t", "\u00a0"])
 def test_any_whitespace_is_refused(space: str) -> None:
     assert failed_rules(f"Correct{space}Horse-42") == ["whitespace"]
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    ["\x00", "\x1b", "\x7f", "\u200b", "\u200d", "\u2060", "\ufeff", "\u202e", "\u2066"],
+)
+def test_control_and_invisible_characters_are_refused(invisible: str) -> None:
+    assert failed_rules(f"Correct-Horse-42{invisible}-Battery") == ["invalid_character"]
+    # Nor do they stand in for the symbol.
+    assert failed_rules(f"CorrectHorse42{invisible}Battery") == [
+        "missing_symbol",
+        "invalid_character",
+    ]
+    assert "invalid_character" in RULE_MESSAGES
+
+
+def test_the_rule_applies_to_the_nfkc_form() -> None:
+    # Full-width letters and the "fi" ligature (U+FB01) are their plain forms once normalised.
+    assert failed_rules(full_width("Alice-Long-Pass-42"), "alice") == ["contains_email"]
+    assert failed_rules("\ufb01" * 65 + "A1!") == ["too_long"]
+    assert failed_rules(full_width("Correct-Horse-42-Battery")) == []
+
+
+async def test_hashes_are_of_the_normalised_form() -> None:
+    hasher = PasswordHasher(AuthSettings(argon2_memory_cost=1024, argon2_rounds=1))
+    stored = await hasher.hash(full_width("Correct-Horse-42"))
+    assert hasher.context.verify("Correct-Horse-42", stored)
+    assert await hasher.verify("Correct-Horse-42", stored) == (True, None)
+    hasher.close()
+
+
+async def test_a_hash_of_the_raw_form_still_verifies_and_asks_for_a_rehash() -> None:
+    hasher = PasswordHasher(AuthSettings(argon2_memory_cost=1024, argon2_rounds=1))
+    legacy = hasher.context.hash(full_width("Correct-Horse-42"))
+    ok, new_hash = await hasher.verify(full_width("Correct-Horse-42"), legacy)
+    assert ok
+    assert new_hash is not None
+    assert hasher.context.verify("Correct-Horse-42", new_hash)
+    assert await hasher.verify(full_width("Wrong-Horse-42"), legacy) == (False, None)
+    hasher.close()
 
 
 def test_blocklist_ships_at_least_ten_thousand_passwords() -> None:

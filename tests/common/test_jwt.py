@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from services.common.jwt import (
+    LEEWAY_SECONDS,
     SigningKey,
     TokenError,
     TokenVerifier,
@@ -90,6 +91,19 @@ async def test_refuses_wrong_claims(
     token = encode_token(_claims(**overrides), tokens.key)
     with pytest.raises(TokenError):
         await tokens.verifier().verify(token)
+
+
+async def test_refuses_a_token_issued_in_the_future(tokens: TokenFactory) -> None:
+    # Signed by the real key (a stolen key, a skewed issuer clock): still not accepted.
+    token = encode_token(_claims(iat=int(time.time()) + 600), tokens.key)
+    with pytest.raises(TokenError, match="issued in the future"):
+        await tokens.verifier().verify(token)
+
+
+async def test_accepts_an_iat_within_the_leeway(tokens: TokenFactory) -> None:
+    # Clocks of the issuer and a verifier a moment apart.
+    token = encode_token(_claims(iat=int(time.time()) + LEEWAY_SECONDS - 2), tokens.key)
+    assert (await tokens.verifier().verify(token)).subject == "someone"
 
 
 async def test_refuses_wrong_typ(tokens: TokenFactory) -> None:

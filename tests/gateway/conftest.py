@@ -66,6 +66,11 @@ def upstream_app(name: str, data_dir: Path) -> FastAPI:
     async def create_note(note: Note) -> dict[str, int]:
         return {"length": len(note.text)}
 
+    @router.get("/slow")
+    async def slow(seconds: float) -> dict[str, float]:
+        await asyncio.sleep(seconds)
+        return {"slept": seconds}
+
     @router.get("/missing")
     async def missing() -> None:
         raise NotFound("No such note.")

@@ -210,7 +210,7 @@ async def test_migration_matches_the_models(database_url: str) -> None:
 
 
 def test_production_refuses_to_start_without_a_signing_secret(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="signing_secret"):
+    with pytest.raises(ValueError, match="MEDIA_SIGNING_SECRET is not set"):
         MediaSettings(NATOMEDIA_ENV="production", NATOMEDIA_DATA_DIR=tmp_path)
 
 

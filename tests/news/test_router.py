@@ -149,6 +149,9 @@ async def test_filters_by_tag_and_publication_time(
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"cursor": "WyJ4Il0"}, "cursor"),
         ({"published_after": "yesterday"}, "published_after"),
+        # Valid RFC 3339, but before year 1 in UTC: a 422, not an OverflowError's 500.
+        ({"published_before": "0001-01-01T00:00:00+01:00"}, "published_before"),
+        ({"published_after": "0001-01-01T00:59:59+01:00"}, "published_after"),
         (
             {"published_after": "2025-02-01T00:00:00Z", "published_before": "2025-01-01T00:00:00Z"},
             "published_before",

@@ -33,6 +33,8 @@ def service_module(name: str, leaf: str) -> Any:
 
 def settings_for(name: str, data_dir: Path, **fields: Any) -> Any:
     config = service_module(name, "config")
+    # httpx's ASGI transport is the peer 127.0.0.1: the tests play the gateway (`from_address`).
+    fields.setdefault("NATOMEDIA_TRUSTED_PROXIES", ["127.0.0.1"])
     cls = getattr(config, f"{name.capitalize()}Settings")
     aliased = {
         key: fields.pop(key)

@@ -12,7 +12,9 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
+from services.auth.config import AuthSettings
 from services.gateway.mail_sink import MailSink
 from tests.security.apps import (
     STRONG_PASSWORD,
@@ -131,3 +133,34 @@ async def test_rotating_addresses_meet_the_per_account_limit_and_the_lock_expire
             await asyncio.sleep(0.05)
         assert hammered > 0
         assert owner.status_code == 200, owner.text
+
+
+async def test_a_direct_caller_cannot_name_another_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Out of the box no peer is a trusted proxy, not even loopback (httpx's ASGI peer here):
+    # X-Real-IP / X-Forwarded-For from a caller reaching the service port are ignored.
+    monkeypatch.delenv("NATOMEDIA_TRUSTED_PROXIES", raising=False)
+    settings = AuthSettings(
+        NATOMEDIA_ENV="test",
+        NATOMEDIA_DATA_DIR=tmp_path / "auth",
+        AUTH_MAIL_SENDER=False,
+        REDIS_URL=None,
+        database_url=None,
+        login_rate_limit="3/minute",
+        argon2_memory_cost=1024,
+        argon2_rounds=1,
+    )
+    await prepare("auth", settings)
+    async with serving(create_app("auth", settings)) as client:
+        statuses = [
+            (
+                await client.post(
+                    "/v1/auth/login",
+                    json={"email": f"user{n}@example.org", "password": "Wrong-Guess-1-xx!"},
+                    headers={"X-Real-IP": f"198.51.100.{n}", "X-Forwarded-For": f"192.0.2.{n}"},
+                )
+            ).status_code
+            for n in range(5)
+        ]
+    assert statuses == [401, 401, 401, 429, 429]

@@ -55,6 +55,8 @@ class GatewayConfig:
     # client; empty when clients connect to nginx directly.
     real_ip_from: Sequence[str] = ()
     upstream_options: str = "max_fails=3 fail_timeout=10s"
+    # How long a service may take to answer before the client gets 503 (nginx's 504).
+    proxy_read_timeout: str = "60s"
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -123,6 +125,7 @@ def render(config: GatewayConfig, template: str | None = None) -> str:
         "tls_listen": _tls_lines(config.tls),
         "real_ip": _real_ip_lines(config.real_ip_from),
         "server_name": config.server_name,
+        "proxy_read_timeout": config.proxy_read_timeout,
         "accel_prefix": accel_prefix,
         "media_root": config.media_root.rstrip("/"),
         "docs_root": config.docs_root.rstrip("/"),
@@ -133,6 +136,36 @@ def render(config: GatewayConfig, template: str | None = None) -> str:
             "payload_too_large",
             "Content Too Large",
             f"The request body exceeds {config.max_body_bytes} bytes.",
+        ),
+        "bad_request_body": _problem_body(
+            400, "bad_request", "Bad Request", "The request is not valid HTTP."
+        ),
+        "header_too_large_body": _problem_body(
+            400,
+            "header_too_large",
+            "Bad Request",
+            "A request header (or the cookies together) is too large.",
+        ),
+        "method_not_allowed_body": _problem_body(
+            405,
+            "method_not_allowed",
+            "Method Not Allowed",
+            "This resource does not take that method.",
+        ),
+        "uri_too_long_body": _problem_body(
+            414, "uri_too_long", "URI Too Long", "The request line is too long."
+        ),
+        "not_implemented_body": _problem_body(
+            501,
+            "not_implemented",
+            "Not Implemented",
+            "The request uses a transfer coding the gateway does not support.",
+        ),
+        "http_version_not_supported_body": _problem_body(
+            505,
+            "http_version_not_supported",
+            "HTTP Version Not Supported",
+            "Use HTTP/1.1 or HTTP/1.0.",
         ),
         "service_unavailable_body": _problem_body(
             503,

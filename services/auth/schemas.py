@@ -124,7 +124,7 @@ class VerifyRequest(Body):
 
     email: EmailInput
     code: Code
-    password: Password | None = Field(
+    password: NewPassword | None = Field(
         default=None,
         description=(
             "The password typed on the register screen. Frontends should send it: it becomes the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -79,14 +80,18 @@ def password_reset_code(recipient: str, code: str, minutes: int) -> Email:
     )
 
 
-def password_changed(recipient: str) -> Email:
-    return _compose(
-        recipient,
-        "Your password has been updated",
-        [
-            f"The password of your {BRAND} account has been updated, and every device that "
-            "was signed in has been signed out. Log in with your new password.",
-            "If you did not change it, reset your password now and check your email account's "
-            "security.",
-        ],
+def password_changed(recipient: str, revoked_clients: Sequence[str] = ()) -> Email:
+    paragraphs = [
+        f"The password of your {BRAND} account has been updated, and every device that "
+        "was signed in has been signed out. Log in with your new password.",
+    ]
+    if revoked_clients:
+        names = "; ".join(f"“{name}”" for name in revoked_clients)
+        paragraphs.append(
+            f"Your API clients were revoked too, with every token and download link they held: "
+            f"{names}. Create new ones for your scripts once you have logged in."
+        )
+    paragraphs.append(
+        "If you did not change it, reset your password now and check your email account's security."
     )
+    return _compose(recipient, "Your password has been updated", paragraphs)

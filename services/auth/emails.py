@@ -80,13 +80,18 @@ def password_reset_code(recipient: str, code: str, minutes: int) -> Email:
     )
 
 
+def _one_line(text: str) -> str:
+    """Someone else's text (a client name) as one printable line: it cannot lay out the mail."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
 def password_changed(recipient: str, revoked_clients: Sequence[str] = ()) -> Email:
     paragraphs = [
         f"The password of your {BRAND} account has been updated, and every device that "
         "was signed in has been signed out. Log in with your new password.",
     ]
     if revoked_clients:
-        names = "; ".join(f"“{name}”" for name in revoked_clients)
+        names = "; ".join(f"“{_one_line(name)}”" for name in revoked_clients)
         paragraphs.append(
             f"Your API clients were revoked too, with every token and download link they held: "
             f"{names}. Create new ones for your scripts once you have logged in."

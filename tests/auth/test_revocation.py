@@ -161,3 +161,15 @@ async def test_a_token_issued_before_epochs_were_carried_counts_as_epoch_0(
     assert (await client.get("/v1/auth/clients", headers=bearer(legacy))).status_code == 200
     await reset_password(client, mail_sink, email)
     problem(await client.get("/v1/auth/clients", headers=bearer(legacy)), 401, "invalid_token")
+
+
+async def test_client_names_in_the_notice_stay_on_one_line(
+    client: httpx.AsyncClient, mail_sink: MailSink
+) -> None:
+    # Whoever held the stolen token named the client: its text must not shape the owner's mail.
+    email = "layout@example.org"
+    token = (await verified_account(client, mail_sink, email))["access_token"]
+    await create_client(client, token, "Ingest\n\nYour account is locked,\r\ncall us\x1b")
+    await reset_password(client, mail_sink, email)
+    notice = (await mail_sink.wait_for(email, 3))[-1]
+    assert "“Ingest Your account is locked, call us”" in notice.text

@@ -39,7 +39,7 @@ class LinkRevoked(ProblemError):
 
     def __init__(self) -> None:
         super().__init__(
-            "This download link was revoked when its session ended; sign in and request a new one."
+            "This download link was revoked: its session ended or its API client was revoked."
         )
 
 

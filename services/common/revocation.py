@@ -284,13 +284,21 @@ class RevocationPublisher:
     async def _send(self, entries: Mapping[tuple[str, str], int]) -> None:
         if self._client is None:
             return
+        if self._pending:
+            # Redis failed a moment ago: queue behind what waits (the retry task writes it)
+            # rather than make this request wait for another timeout.
+            self._keep(entries)
+            return
         try:
             await self._write(entries.items())
         except (redis.RedisError, OSError) as exc:
             logger.warning("revocation not yet told to the other services: %s", exc)
-            for entry, value in entries.items():
-                if entry in self._pending or len(self._pending) < MAX_PENDING:
-                    self._pending[entry] = max(value, self._pending.get(entry, 0))
+            self._keep(entries)
+
+    def _keep(self, entries: Mapping[tuple[str, str], int]) -> None:
+        for entry, value in entries.items():
+            if entry in self._pending or len(self._pending) < MAX_PENDING:
+                self._pending[entry] = max(value, self._pending.get(entry, 0))
 
     async def _write(self, entries: Iterable[tuple[tuple[str, str], int]]) -> None:
         assert self._client is not None
@@ -308,7 +316,11 @@ class RevocationPublisher:
         if not self._pending or self._client is None:
             return
         pending, self._pending = self._pending, {}
-        await self._send(pending)
+        try:
+            await self._write(pending.items())
+        except (redis.RedisError, OSError) as exc:
+            logger.warning("revocations still not told to the other services: %s", exc)
+            self._keep(pending)
 
     async def start(self) -> None:
         if self._client is not None and self._retrier is None:

@@ -96,7 +96,7 @@ async def main(requests: int, rounds: int) -> None:
     issuer = AccessTokenIssuer(
         key, issuer="natomedia-auth", audience="natomedia-api", ttl_seconds=900, clock=SystemClock()
     )
-    token = issuer.for_account(uuid.uuid4(), email_verified=True, roles=()).token
+    token = issuer.for_account(uuid.uuid4(), email_verified=True, roles=(), session_epoch=0).token
 
     async def jwks() -> dict[str, object]:
         return {"keys": [key.public_jwk]}

@@ -52,4 +52,6 @@ def create_app(protected: bool | None = None) -> FastAPI:
         database=Database(settings.sqlite_url("bench-token-app")),
         routers=[router],
         token_verifier=build_token_verifier(settings),
+        # As media: every token is also checked against the revocations heard of.
+        hears_revocations=True,
     )

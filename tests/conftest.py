@@ -172,8 +172,20 @@ class TokenFactory:
     def verifier(self) -> TokenVerifier:
         return TokenVerifier(self.jwks, issuer=self.issuer.issuer, audience=self.issuer.audience)
 
-    def account(self, *, verified: bool = True, roles: tuple[str, ...] = ()) -> str:
-        return self.issuer.for_account(uuid.uuid4(), email_verified=verified, roles=roles).token
+    def account(
+        self,
+        *,
+        verified: bool = True,
+        roles: tuple[str, ...] = (),
+        account_id: uuid.UUID | None = None,
+        session_epoch: int = 0,
+    ) -> str:
+        return self.issuer.for_account(
+            account_id or uuid.uuid4(),
+            email_verified=verified,
+            roles=roles,
+            session_epoch=session_epoch,
+        ).token
 
     def client(self, client_id: str = "partner-test") -> str:
         return self.issuer.for_client(client_id).token

@@ -29,10 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bounded import keep_newest
 from services.common.database import after_commit
+from services.common.revocation import CHANNEL as REVOCATION_CHANNEL
+from services.common.revocation import is_revocation_message
 
 logger = logging.getLogger("natomedia.auth.account_cache")
 
-CHANNEL = "natomedia:auth:account-changed"
+# Shared with the revocation wake-ups that media and news listen for (and this feed ignores).
+CHANNEL = REVOCATION_CHANNEL
 MAX_ENTRIES = 10_000
 RESUBSCRIBE_AFTER_SECONDS = 5.0
 
@@ -172,6 +175,8 @@ class AccountChangeFeed:
             await asyncio.sleep(RESUBSCRIBE_AFTER_SECONDS)
 
     def _forget(self, data: bytes) -> None:
+        if is_revocation_message(data):
+            return  # for media and news; auth checks its database
         try:
             account_id = uuid.UUID(hex=data.decode())
         except (UnicodeDecodeError, ValueError):

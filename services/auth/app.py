@@ -24,6 +24,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.database import Database
 from services.common.jwt import TokenVerifier
 from services.common.ratelimit import RateLimiter
+from services.common.revocation import RevocationPublisher
 from services.common.settings import dev_secret
 
 DESCRIPTION = (
@@ -65,6 +66,7 @@ def create_app(
     account_changes = AccountChangeFeed(
         AccountCache(settings.account_cache_seconds), settings.redis_url
     )
+    revocations = RevocationPublisher(settings.redis_url)
     service = AuthService(
         settings,
         clock=clock,
@@ -80,12 +82,14 @@ def create_app(
         code_key=code_hash_key(settings),
         wakeup=wakeup,
         account_changes=account_changes,
+        revocations=revocations,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.hasher.prepare()
         await account_changes.start()
+        await revocations.start()
         sender = OutboxSender(database, settings, wakeup)
         task = None
         if settings.mail_sender_enabled:
@@ -100,6 +104,7 @@ def create_app(
                     await asyncio.wait_for(task, settings.smtp_timeout_seconds + 5)
             service.hasher.close()
             await account_changes.stop()
+            await revocations.stop()
 
     app = create_service_app(
         title="NATO Multimedia auth",

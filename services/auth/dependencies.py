@@ -13,6 +13,8 @@ from services.auth.service import AuthService
 from services.common.client_address import client_address
 from services.common.database import SessionDep
 from services.common.jwt import Principal
+from services.common.problems import InvalidToken
+from services.common.revocation import token_epoch
 from services.common.security import require_principal
 
 
@@ -37,13 +39,19 @@ def account_id(principal: Principal) -> uuid.UUID:
 
 
 async def current_account(request: Request, session: SessionDep) -> User:
-    """The account the bearer token speaks for, loaded to be changed: one primary-key lookup.
+    """The account the bearer token speaks for, loaded to be changed: one primary-key lookup,
+    which also refuses a token of an ended session (401 `invalid_token`).
 
     A route using it declares `openapi_extra=TOKEN_REQUIRED`.
     """
-    user = await session.get(User, account_id(await require_principal(request)))
+    principal = await require_principal(request)
+    user = await session.get(User, account_id(principal))
     if user is None:
         raise AccountRequired
+    # Every route that loads the account does so to change it or to mint credentials: the
+    # database decides whether the token's session has ended, not only the token's expiry.
+    if token_epoch(principal) != user.session_epoch:
+        raise InvalidToken("This session has ended; log in again.")
     return user
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from html import escape
@@ -101,15 +102,25 @@ def password_reset_code(recipient: str, code: str, minutes: int) -> Email:
     )
 
 
-def password_changed(recipient: str) -> Email:
+def _one_line(text: str) -> str:
+    """Someone else's text (a client name) as one printable line: it cannot lay out the mail."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def password_changed(recipient: str, revoked_clients: Sequence[str] = ()) -> Email:
+    paragraphs = [
+        f"The password of your {BRAND} account has been updated, and every device that "
+        "was signed in has been signed out. Log in with your new password.",
+    ]
+    if revoked_clients:
+        names = "; ".join(f"“{_one_line(name)}”" for name in revoked_clients)
+        paragraphs.append(
+            f"Your API clients were revoked too, with every token and download link they held: "
+            f"{names}. Create new ones for your scripts once you have logged in."
+        )
+    paragraphs.append(
+        "If you did not change it, reset your password now and check your email account's security."
+    )
     return _compose(
-        MailKind.PASSWORD_CHANGED,
-        recipient,
-        "Your password has been updated",
-        [
-            f"The password of your {BRAND} account has been updated, and every device that "
-            "was signed in has been signed out. Log in with your new password.",
-            "If you did not change it, reset your password now and check your email account's "
-            "security.",
-        ],
+        MailKind.PASSWORD_CHANGED, recipient, "Your password has been updated", paragraphs
     )

@@ -50,8 +50,10 @@ from services.auth.passwords import PasswordHasher, failed_rules
 from services.auth.refresh_tokens import RefreshTokens
 from services.auth.tokens import DOWNLOAD_SCOPE, AccessTokenIssuer, IssuedAccessToken
 from services.common.clock import Clock
+from services.common.database import after_commit
 from services.common.problems import RateLimited
 from services.common.ratelimit import RateLimiter, rule
+from services.common.revocation import RevocationPublisher
 
 CLIENT_ID_PREFIX = "nmc_"
 CLIENT_SECRET_PREFIX = "nms_"
@@ -110,9 +112,11 @@ class AuthService:
         code_key: bytes,
         wakeup: MailWakeup | None = None,
         account_changes: AccountChangeFeed | None = None,
+        revocations: RevocationPublisher | None = None,
     ) -> None:
         self.settings = settings
         self.account_changes = account_changes
+        self.revocations = revocations
         self.clock = clock
         self.limiter = limiter
         self.hasher = hasher
@@ -168,8 +172,51 @@ class AuthService:
 
     def _access(self, user: User | Credentials) -> IssuedAccessToken:
         return self.issuer.for_account(
-            user.id, email_verified=user.email_verified, roles=user.roles
+            user.id,
+            email_verified=user.email_verified,
+            roles=user.roles,
+            session_epoch=user.session_epoch,
         )
+
+    def _end_sessions(self, session: AsyncSession, user: User) -> None:
+        """End every session of `user` when this session commits, in every service.
+
+        Refresh tokens, access tokens (`sep`) and download URLs carry the epoch they were issued
+        under; raising it refuses them all: here at once (refresh, and every call that changes
+        the account or mints credentials), in media and news once told through Redis.
+        """
+        user.session_epoch += 1
+        if self.revocations is not None:
+            publisher, account, epoch = self.revocations, str(user.id), user.session_epoch
+
+            async def tell() -> None:
+                await publisher.end_sessions(account, epoch)
+
+            after_commit(session, tell)
+
+    def _client_revoked(self, session: AsyncSession, client: ApiClient) -> None:
+        """`client` is revoked when this session commits: its tokens and URLs die everywhere."""
+        client.revoked_at = self.clock.now()
+        if self.revocations is not None:
+            publisher, client_id = self.revocations, client.client_id
+
+            async def tell() -> None:
+                await publisher.revoke_client(client_id)
+
+            after_commit(session, tell)
+
+    async def _revoke_clients(self, session: AsyncSession, user: User) -> list[str]:
+        """Revoke every API client of `user`; their names, oldest first."""
+        clients = list(
+            await session.scalars(
+                select(ApiClient)
+                .where(ApiClient.owner_id == user.id, ApiClient.revoked_at.is_(None))
+                .order_by(ApiClient.created_at, ApiClient.client_id)
+            )
+        )
+        for client in clients:
+            self._client_revoked(session, client)
+        return [client.name for client in clients]
 
     def _issue(self, user: User | Credentials) -> IssuedTokens:
         """A new session: an access token and the first refresh token of a new family."""
@@ -197,7 +244,7 @@ class AuthService:
         login addresses remembered before it stop being exempt from the account-wide limit.
         """
         user.email_verified_at = self.clock.now()
-        user.session_epoch += 1
+        self._end_sessions(session, user)
         await self.known_addresses.forget_all(session, user.id)
         self._account_changed(session, user)
 
@@ -462,8 +509,9 @@ class AuthService:
         )
         user.password_hash = password_hash
         user.registration_contested = False
-        # Every refresh token of the account carries the epoch before this one.
-        user.session_epoch += 1
+        # Whoever knew the old password may have made sessions and API clients: all end.
+        self._end_sessions(session, user)
+        revoked_clients = await self._revoke_clients(session, user)
         # The mailbox answered, so this address is the owner's: a lock held on the account from
         # elsewhere no longer keeps them out. Addresses known before stay known (they only pass
         # the account-wide limit, and the owner's other devices keep working).
@@ -472,7 +520,7 @@ class AuthService:
         await self.limiter.clear(
             self.limits["login_failures_account"], "login-failures", user.email_canonical
         )
-        self._mail(session, emails.password_changed(user.email))
+        self._mail(session, emails.password_changed(user.email, revoked_clients))
 
     # -- the account ---------------------------------------------------------------------------
 
@@ -531,7 +579,7 @@ class AuthService:
         )
         if client is None:
             raise ClientNotFound
-        client.revoked_at = self.clock.now()
+        self._client_revoked(session, client)
         await session.flush()
 
     async def client_token(

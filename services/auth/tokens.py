@@ -45,11 +45,21 @@ class AccessTokenIssuer:
         return IssuedAccessToken(encode_token(claims, self.key), self.ttl_seconds, scope)
 
     def for_account(
-        self, account_id: uuid.UUID, *, email_verified: bool, roles: Iterable[str]
+        self,
+        account_id: uuid.UUID,
+        *,
+        email_verified: bool,
+        roles: Iterable[str],
+        session_epoch: int,
     ) -> IssuedAccessToken:
-        # Verified accounts may download; roles (editor, admin) ride along as scopes.
+        # Verified accounts may download; roles (editor, admin) ride along as scopes. `sep` is
+        # the account's session epoch: raising it (a password reset) revokes the token.
         scopes = sorted({*roles, *([DOWNLOAD_SCOPE] if email_verified else [])})
-        return self._issue(str(account_id), " ".join(scopes), {"email_verified": email_verified})
+        return self._issue(
+            str(account_id),
+            " ".join(scopes),
+            {"email_verified": email_verified, "sep": session_epoch},
+        )
 
     def for_client(self, client_id: str) -> IssuedAccessToken:
         return self._issue(

@@ -23,6 +23,7 @@ from services.common.problems import (
 from services.common.public_cache import PublicCache, PublicCacheMiddleware
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
+from services.common.revocation import RevocationWatch
 from services.common.security import document_bearer_auth
 from services.common.settings import ServiceSettings
 from services.common.telemetry import telemetry_config
@@ -44,23 +45,32 @@ def create_service_app(
     lifespan: Lifespan | None = None,
     version: str = "1.0.0",
     public_cache_seconds: float = 0.0,
+    hears_revocations: bool = False,
 ) -> FastAPI:
     """A service app whose routes carry their full public paths (`/v1/<service>/...`).
 
     With `public_cache_seconds` above zero, responses routes mark with `allow_public_cache` are
     replayed to anonymous callers for that long (`public_cache.py`); `app.state.public_cache`
     is that cache (None when off), for in-process writers to clear.
+
+    With `hears_revocations`, bearer tokens are also checked against what auth revoked, kept
+    current from Redis (`revocation.py`); `app.state.revocations` is that set (None when off).
     """
+    watch = RevocationWatch(settings.redis_url) if hears_revocations else None
 
     @asynccontextmanager
     async def service_lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
+            if watch is not None:
+                await watch.start()
             if lifespan is not None:
                 async with lifespan(app):
                     yield
             else:
                 yield
         finally:
+            if watch is not None:
+                await watch.stop()
             await app.state.rate_limiter.aclose()
             await database.dispose()
 
@@ -83,6 +93,8 @@ def create_service_app(
     app.state.clock = clock or SystemClock()
     app.state.rate_limiter = rate_limiter or RateLimiter(settings.redis_url)
     app.state.token_verifier = token_verifier
+    app.state.revocations = watch.revocations if watch is not None else None
+    app.state.revocation_watch = watch
     public_cache = PublicCache(public_cache_seconds) if public_cache_seconds > 0 else None
     app.state.public_cache = public_cache
 

@@ -18,6 +18,7 @@ from fastapi import Request
 
 from services.common.jwt import Principal, TokenError, TokenVerifier, http_jwks_fetcher
 from services.common.problems import InvalidToken
+from services.common.revocation import Revocations
 from services.common.settings import ServiceSettings
 
 BEARER_AUTH = "bearerAuth"
@@ -46,11 +47,17 @@ async def bearer_principal(request: Request) -> Principal | None:
     credentials = credentials.strip()
     if not (scheme and credentials) or scheme.lower() != "bearer":
         return None
-    verifier: TokenVerifier = request.scope["app"].state.token_verifier
+    state = request.scope["app"].state
+    verifier: TokenVerifier = state.token_verifier
     try:
-        return await verifier.verify(credentials)
+        principal = await verifier.verify(credentials)
     except TokenError as exc:
         raise InvalidToken from exc
+    # After the verifier's cache, so a token revoked after its first use is refused too.
+    revocations: Revocations | None = getattr(state, "revocations", None)
+    if revocations is not None and revocations.refuses_token(principal):
+        raise InvalidToken
+    return principal
 
 
 async def require_principal(request: Request) -> Principal:

@@ -46,6 +46,7 @@ def create_app(
         rate_limiter=rate_limiter,
         clock=clock,
         public_cache_seconds=settings.public_cache_seconds,
+        hears_revocations=True,
     )
     app.state.storage = LocalStorage(settings.resolved_storage_dir)
     app.state.signer = DownloadSigner(settings.resolved_signing_secret)

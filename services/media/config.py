@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.common.revocation import MAX_DOWNLOAD_URL_TTL_SECONDS
 from services.common.settings import RefuseDevSecretsInProduction, ServiceSettings, dev_secret
 
 
@@ -20,7 +21,8 @@ class MediaSettings(RefuseDevSecretsInProduction, ServiceSettings):
     storage_dir: Path | None = None
     # Keys the HMAC of download URLs; in development one is made under the data dir.
     signing_secret: SecretStr | None = None
-    download_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    # At most what revocation records are kept for (see common/revocation.py).
+    download_url_ttl_seconds: int = Field(3600, ge=60, le=MAX_DOWNLOAD_URL_TTL_SECONDS)
     # Issuing download URLs is cheap but recorded; partners pulling in bulk stay far below this.
     download_url_rate_limit: str = "600/minute"
     # Behind nginx: answer a valid download URL with X-Accel-Redirect and let nginx send the file.

@@ -31,6 +31,18 @@ class LinkExpired(ProblemError):
         super().__init__("This download link has expired; request a new one.")
 
 
+class LinkRevoked(ProblemError):
+    """Issued under a session that has ended (a password reset) or to a revoked API client."""
+
+    status = 403
+    code = "link_revoked"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This download link was revoked: its session ended or its API client was revoked."
+        )
+
+
 class RangeNotSatisfiable(ProblemError):
     status = 416
     code = "range_not_satisfiable"

@@ -14,6 +14,7 @@ from services.common.instants import AwareInstant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
+from services.common.revocation import Revocations
 from services.common.security import TOKEN_REQUIRED
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
@@ -27,7 +28,12 @@ from services.media.dependencies import (
     SignerDep,
     StorageDep,
 )
-from services.media.exceptions import InvalidSignature, RenditionNotFound, VideoNotFound
+from services.media.exceptions import (
+    InvalidSignature,
+    LinkRevoked,
+    RenditionNotFound,
+    VideoNotFound,
+)
 from services.media.schemas import DownloadUrl, VideoDetail, VideoPage
 
 router = APIRouter(prefix="/v1/media")
@@ -225,6 +231,7 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `If-None-Match` ETag is current"},
     **problem_responses(
         (403, "invalid_signature"),
+        (403, "link_revoked"),
         (404, "not_found"),
         (410, "link_expired"),
         (416, "range_not_satisfiable"),
@@ -259,13 +266,31 @@ async def download(
     storage: StorageDep,
     files: RenditionFilesDep,
     sub: Annotated[str | None, Query(description="Who the URL was issued to")] = None,
+    cid: Annotated[str | None, Query(description="The API client it was issued to")] = None,
+    sep: Annotated[str | None, Query(description="The session it was issued under")] = None,
+    iat: Annotated[str | None, Query(description="Issue time, Unix seconds")] = None,
     exp: Annotated[str | None, Query(description="Expiry, Unix seconds")] = None,
     sig: Annotated[str | None, Query(description="HMAC-SHA256 signature")] = None,
 ) -> Response:
     """Answers `GET` and `HEAD`; a single `Range` gets 206 and an unsatisfiable one 416;
     `If-Range` and `If-None-Match` are honoured. A forged or altered URL gets 403
-    `invalid_signature`, an expired one 410 `link_expired`. The filename is cosmetic."""
-    signer.verify(rendition_id, sub, exp, sig, now=clock.now())
+    `invalid_signature`, one whose session ended (a password reset) or whose API client was
+    revoked 403 `link_revoked`, an expired one 410 `link_expired`. The filename is cosmetic."""
+    grant = signer.verify(
+        rendition_id,
+        sub,
+        exp,
+        sig,
+        issued_at=iat,
+        session_epoch=sep,
+        client_id=cid,
+        now=clock.now(),
+    )
+    revocations: Revocations | None = request.app.state.revocations
+    if revocations is not None and revocations.refuses(
+        subject=grant.subject, client_id=grant.client_id, epoch=grant.session_epoch
+    ):
+        raise LinkRevoked
     try:
         parsed_id = uuid.UUID(rendition_id)
     except ValueError as exc:  # only reachable with our own secret: treat as forged

@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from services.common.jwt import Principal
 from services.common.pagination import InvalidCursor, decode_cursor, encode_cursor
+from services.common.revocation import token_epoch
 from services.media.config import MediaSettings
 from services.media.exceptions import RenditionNotFound, VideoNotFound
 from services.media.models import DownloadGrant, Rendition, Video, VideoTag
@@ -265,7 +266,16 @@ async def issue_download_url(
         raise RenditionNotFound
     expires = int(now.timestamp()) + settings.download_url_ttl_seconds
     expires_at = datetime.fromtimestamp(expires, UTC)
-    path = signer.sign_path(str(rendition.id), rendition.filename, principal.subject, expires)
+    path = signer.sign_path(
+        str(rendition.id),
+        rendition.filename,
+        principal.subject,
+        expires,
+        issued_at=int(now.timestamp()),
+        # What would revoke the token revokes the URL: the client, or the account's session.
+        session_epoch=None if principal.is_client else token_epoch(principal),
+        client_id=principal.client_id,
+    )
     session.add(
         DownloadGrant(
             rendition_id=rendition.id,

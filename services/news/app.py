@@ -38,4 +38,5 @@ def create_app(
         rate_limiter=rate_limiter,
         clock=clock,
         public_cache_seconds=settings.public_cache_seconds,
+        hears_revocations=True,
     )

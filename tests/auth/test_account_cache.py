@@ -90,6 +90,8 @@ async def test_every_change_shows_at_once(client: httpx.AsyncClient, mail_sink: 
     verified = await client.post("/v1/auth/verify", json={"email": email, "code": code})
     assert verified.status_code == 200
     assert (await client.get("/v1/auth/me", headers=headers)).json()["email_verified"] is True
+    # Verification ended the session opened before it: changes need the new token.
+    headers = bearer(verified.json()["access_token"])
 
     for subscribed in (True, False, True):
         put = await client.put(

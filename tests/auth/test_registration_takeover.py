@@ -76,6 +76,11 @@ async def assert_attacker_is_out(
         "/v1/auth/token/refresh", json={"refresh_token": held["refresh_token"]}
     )
     problem(refreshed, 401, "invalid_token")
+    # His access token outlives his session by minutes: it must not mint lasting credentials.
+    minted = await attacker.post(
+        "/v1/auth/clients", json={"name": "mine"}, headers=bearer(held["access_token"])
+    )
+    problem(minted, 401, "invalid_token")
     problem(await login(attacker, ATTACKER_PASSWORD), 401, "invalid_credentials")
     owner = await login(client, OWNER_PASSWORD)
     assert owner.status_code == 200, owner.text

@@ -90,7 +90,7 @@ async def test_verified_account_gets_signed_url_and_grant_is_recorded(
     tokens: TokenFactory,
     clock: FrozenClock,
 ) -> None:
-    token = tokens.account(verified=True)
+    token = tokens.account(verified=True, session_epoch=3)
     response = await request_url(client, clip, token)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
@@ -99,7 +99,10 @@ async def test_verified_account_gets_signed_url_and_grant_is_recorded(
     assert f"{url.scheme}://{url.netloc}" == PUBLIC_BASE_URL
     assert url.path == (f"/v1/media/downloads/{clip.rendition_id}/oslo-press-point.mp4")
     query = dict(parse_qsl(url.query))
-    assert set(query) == {"sub", "exp", "sig"}
+    # Signed with what would revoke it: the session it was issued under, and when.
+    assert set(query) == {"sub", "sep", "iat", "exp", "sig"}
+    assert query["sep"] == "3"
+    assert int(query["iat"]) == int(clock.now().timestamp())
     expected_expiry = int(clock.now().timestamp()) + 3600
     assert int(query["exp"]) == expected_expiry
     assert body["expires_at"].endswith("Z")
@@ -122,7 +125,11 @@ async def test_partner_client_gets_signed_url(
 ) -> None:
     response = await request_url(client, clip, tokens.client("reuters-feed"))
     assert response.status_code == 200
-    assert dict(parse_qsl(urlsplit(response.json()["url"]).query))["sub"] == "client:reuters-feed"
+    query = dict(parse_qsl(urlsplit(response.json()["url"]).query))
+    assert query["sub"] == "client:reuters-feed"
+    # A client URL dies with its client, not with its owner's sessions.
+    assert query["cid"] == "reuters-feed"
+    assert "sep" not in query
     async with app.state.database.sessionmaker() as session:
         grant = await session.scalar(select(DownloadGrant))
     assert grant is not None
@@ -342,6 +349,9 @@ async def test_filename_in_the_path_is_cosmetic(
         {"sub": "someone-else"},
         {"sig": ""},
         {"exp": "-1"},
+        {"sep": "4"},
+        {"iat": "1"},
+        {"cid": "someone-else"},
     ],
 )
 async def test_altered_url_is_403(

@@ -175,6 +175,9 @@ CODES_BY_STATUS = {
 
 # PostgreSQL cannot store NUL or untranslatable characters in text: the client's input, not a bug.
 TEXT_THE_DATABASE_REFUSES = frozenset({"22021", "22P05"})
+# SQLSTATE classes of a database that is out of reach, not of a bad statement: 08 connection
+# exceptions, 57P shutdowns and "cannot connect now" (a server starting or stopping).
+DATABASE_UNREACHABLE = ("08", "57P")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -223,7 +226,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        if exc.connection_invalidated or sqlstate.startswith(DATABASE_UNREACHABLE):
             return await _unavailable(request, exc)
         if getattr(exc.orig, "sqlstate", None) in TEXT_THE_DATABASE_REFUSES:
             return await _bad_text(request, UnicodeError(str(exc.orig)))

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 
 from services.common.app import create_service_app
 from services.common.database import Database
@@ -36,6 +37,17 @@ async def missing() -> None:
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("secret internals /etc/passwd")
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"driver error {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@router.get("/database/{sqlstate}")
+async def database_error(sqlstate: str) -> None:
+    raise DBAPIError("SELECT 1", None, _DriverError(sqlstate))
 
 
 @pytest.fixture
@@ -171,3 +183,23 @@ async def test_cors_allows_listed_origins_only(client: httpx.AsyncClient) -> Non
 async def test_openapi_declares_the_problem_schema(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/v1/demo/openapi.json")).json()
     assert "code" in schema["components"]["schemas"]["Problem"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "status"),
+    [
+        ("57P03", 503),  # cannot connect now: the server is starting or shutting down
+        ("57P01", 503),  # admin shutdown
+        ("08006", 503),  # connection failure
+        ("42P01", 500),  # a bad statement is our fault, not an outage
+    ],
+)
+async def test_a_database_out_of_reach_is_a_503_not_a_500(
+    client: httpx.AsyncClient, sqlstate: str, status: int
+) -> None:
+    response = await client.get(f"/v1/demo/database/{sqlstate}")
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    if status == 503:
+        assert response.json()["code"] == "service_unavailable"
+        assert int(response.headers["retry-after"]) >= 1

@@ -90,7 +90,13 @@ def create_app(
         await service.hasher.prepare()
         await account_changes.start()
         await revocations.start()
-        sender = OutboxSender(database, settings, wakeup)
+        sender = OutboxSender(
+            database,
+            settings,
+            wakeup,
+            before_round=service.code_requests.answer_due,
+            housekeeping=service.code_requests.purge_stale_codes,
+        )
         task = None
         if settings.mail_sender_enabled:
             task = asyncio.create_task(sender.run(), name="auth-outbox-sender")

@@ -24,7 +24,6 @@ from services.auth.emails import MailKind
 from services.auth.models import CodePurpose, OutboxMessage, User
 from services.common.clock import SystemClock
 from services.common.database import Database, utcnow
-from services.common.ratelimit import RateLimiter
 
 PENDING = (OutboxMessage.sent_at.is_(None), OutboxMessage.dead_at.is_(None))
 
@@ -110,13 +109,8 @@ class Recomposer:
 
     def __init__(self, settings: AuthSettings, code_key: bytes) -> None:
         self.minutes = settings.code_ttl_seconds // 60
-        # Issuing a code never consults the limiter; it is only the book's other half.
         self.codes = CodeBook(
-            code_key,
-            SystemClock(),
-            settings.code_ttl_seconds,
-            settings.code_max_attempts,
-            RateLimiter(None),
+            code_key, SystemClock(), settings.code_ttl_seconds, settings.code_max_attempts
         )
 
     async def _account(self, session: AsyncSession, recipient: str) -> User:
@@ -139,11 +133,15 @@ class Recomposer:
             user = await self._account(session, row.recipient)
             if user.email_verified:
                 raise CannotRetry("the address is verified already; no code is needed")
-            code = await self.codes.issue(session, user.id, CodePurpose.VERIFY_EMAIL)
+            code = await self.codes.issue(
+                session, CodePurpose.VERIFY_EMAIL, user.email_canonical, user.id
+            )
             return emails.verification_code(row.recipient, code, self.minutes)
         if kind == MailKind.PASSWORD_RESET_CODE:
             user = await self._account(session, row.recipient)
-            code = await self.codes.issue(session, user.id, CodePurpose.RESET_PASSWORD)
+            code = await self.codes.issue(
+                session, CodePurpose.RESET_PASSWORD, user.email_canonical, user.id
+            )
             return emails.password_reset_code(row.recipient, code, self.minutes)
         raise CannotRetry(f"mail of kind {kind!r} cannot be composed again")
 

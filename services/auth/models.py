@@ -63,19 +63,55 @@ class User(UUIDPrimaryKey, Base):
 
 
 class OneTimeCode(UUIDPrimaryKey, Base):
-    """The live 6-digit code of one purpose for one account: a new code overwrites the row."""
+    """The live 6-digit code of one purpose for one address: a new code overwrites the row.
+
+    Addresses without an account get rows too, holding a code nobody was sent (`user_id` null):
+    whatever is asked or guessed about an address does the same work whether or not it has an
+    account (see `codes`).
+    """
 
     __tablename__ = "one_time_codes"
     __table_args__ = (
-        UniqueConstraint("user_id", "purpose", name="uq_one_time_codes_user_purpose"),
+        UniqueConstraint("address", "purpose", name="uq_one_time_codes_address_purpose"),
+        Index("ix_one_time_codes_user_id", "user_id"),
     )
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The canonical address the code was (or would have been) mailed to.
+    address: Mapped[str] = mapped_column(String(320))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
     purpose: Mapped[str] = mapped_column(String(32))
     code_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CodeRequestAction(StrEnum):
+    REGISTER = "register"
+    RESEND = "resend"
+    RESET = "reset"
+
+
+class CodeRequest(UUIDPrimaryKey, Base):
+    """A code was asked for an address: written by every register, resend and reset request alike.
+
+    The sender answers it (`code_requests`): it issues the replacing code, real or unsent, and
+    queues whatever mail the address gets. The request itself does the same work for every
+    address, so its timing tells nobody whether the address has an account.
+    """
+
+    __tablename__ = "code_requests"
+    __table_args__ = (Index("ix_code_requests_created_at", "created_at"),)
+
+    address: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(16))
+    # Within the per-address mail limits: only then does it replace the code and send mail.
+    mail_allowed: Mapped[bool] = mapped_column(Boolean)
+    # A registration with a password other than the one on file of an unverified account.
+    contested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -144,13 +144,27 @@ _PENDING = (OutboxMessage.sent_at.is_(None), OutboxMessage.dead_at.is_(None))
 _NO_BODY = {"text_body": None, "html_body": None}
 
 
+# Work for the sender loop besides mail: `before_round` answers what queues mail (code requests)
+# and says how much it did, `housekeeping` runs with the hourly purge.
+Round = Callable[[Database], Awaitable[int]]
+Chore = Callable[[Database], Awaitable[None]]
+
+
 class OutboxSender:
     def __init__(
-        self, database: Database, settings: AuthSettings, wakeup: MailWakeup | None = None
+        self,
+        database: Database,
+        settings: AuthSettings,
+        wakeup: MailWakeup | None = None,
+        *,
+        before_round: Round | None = None,
+        housekeeping: Chore | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
         self.wakeup = wakeup or MailWakeup()
+        self.before_round = before_round
+        self.housekeeping = housekeeping
         self._stopping = False
 
     def stop(self) -> None:
@@ -438,7 +452,12 @@ class OutboxSender:
                 if loop.time() >= next_purge:
                     next_purge = loop.time() + PURGE_INTERVAL_SECONDS
                     await self.purge()
-                claimed = await self.deliver_due()
+                    if self.housekeeping is not None:
+                        await self.housekeeping(self.database)
+                answered = 0
+                if self.before_round is not None:
+                    answered = await self.before_round(self.database)
+                claimed = max(answered, await self.deliver_due())
             except Exception:  # the database may be briefly gone; the next round tries again
                 logger.exception("outbox round failed")
                 claimed = 0

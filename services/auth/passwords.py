@@ -219,6 +219,13 @@ class PasswordHasher:
             return False, None
         return True, await self.hash(normalized)
 
+    async def matches(self, password: str, password_hash: str) -> bool:
+        """Whether the normalised password matches: one hash's work, whatever the outcome."""
+        # `verify`, not `verify_and_update`: a match must not cost a second hash for a rehash.
+        return bool(
+            await self._run(self.context.verify, normalize_password(password), password_hash)
+        )
+
     async def prepare(self) -> None:
         """Make the stand-in hash now, so the first unknown-email login is not the slow one."""
         if self._dummy_hash is None:

@@ -16,12 +16,12 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.auth import emails
 from services.auth.account_cache import AccountChangeFeed
 from services.auth.addresses import EmailAddress
+from services.auth.code_requests import CodeRequests
 from services.auth.codes import CodeBook
 from services.auth.config import AuthSettings
 from services.auth.digests import (
@@ -35,6 +35,7 @@ from services.auth.exceptions import (
     AccountNotVerified,
     ClientNotFound,
     InvalidClient,
+    InvalidCode,
     InvalidCredentials,
     InvalidRefreshToken,
     InvalidResetToken,
@@ -44,13 +45,20 @@ from services.auth.exceptions import (
     WeakPassword,
 )
 from services.auth.login_addresses import NO_ACCOUNT, KnownAddresses
-from services.auth.models import ApiClient, CodePurpose, PasswordResetToken, User
+from services.auth.models import (
+    ApiClient,
+    CodePurpose,
+    CodeRequest,
+    CodeRequestAction,
+    PasswordResetToken,
+    User,
+)
 from services.auth.outbox import MailWakeup, queue_mail
 from services.auth.passwords import PasswordHasher, failed_rules
 from services.auth.refresh_tokens import RefreshTokens
 from services.auth.tokens import DOWNLOAD_SCOPE, AccessTokenIssuer, IssuedAccessToken
 from services.common.clock import Clock
-from services.common.database import after_commit
+from services.common.database import after_commit, conflict_insert
 from services.common.problems import RateLimited
 from services.common.ratelimit import RateLimiter, rule
 from services.common.revocation import RevocationPublisher
@@ -124,7 +132,10 @@ class AuthService:
         self.code_key = code_key
         self.wakeup = wakeup
         self.codes = CodeBook(
-            code_key, clock, settings.code_ttl_seconds, settings.code_max_attempts, limiter
+            code_key, clock, settings.code_ttl_seconds, settings.code_max_attempts
+        )
+        self.code_requests = CodeRequests(
+            self.codes, settings.code_ttl_seconds // 60, settings.mail_batch_size, wakeup
         )
         self.refresh_tokens = RefreshTokens(code_key, clock, settings.refresh_family_ttl_seconds)
         self.known_addresses = KnownAddresses(code_key, clock, settings.known_login_address_days)
@@ -248,9 +259,40 @@ class AuthService:
         await self.known_addresses.forget_all(session, user.id)
         self._account_changed(session, user)
 
-    async def _send_verification_code(self, session: AsyncSession, user: User) -> None:
-        code = await self.codes.issue(session, user.id, CodePurpose.VERIFY_EMAIL)
-        self._mail(session, emails.verification_code(user.email, code, self.code_minutes))
+    async def _request_code(
+        self,
+        session: AsyncSession,
+        action: CodeRequestAction,
+        email: EmailAddress,
+        user: User | None,
+        caller: str,
+        *,
+        contested: bool = False,
+    ) -> int:
+        """Record that a code was asked for `email`; the sender answers it (`code_requests`).
+
+        One identical row for every address, so the request does the same work whether or not
+        the address has an account. Returns the seconds until another code can be asked for.
+        """
+        kind = "reset" if action is CodeRequestAction.RESET else "verify"
+        mail_allowed, resend_after = await self._mail_budget(session, kind, email, user, caller)
+        session.add(
+            CodeRequest(
+                address=email.canonical,
+                action=action.value,
+                mail_allowed=mail_allowed,
+                contested=contested,
+                created_at=self.clock.now(),
+            )
+        )
+        wakeup = self.wakeup
+        if wakeup is not None:
+
+            async def wake() -> None:
+                wakeup.set()
+
+            after_commit(session, wake)
+        return resend_after
 
     # -- registration and verification ---------------------------------------------------------
 
@@ -272,41 +314,39 @@ class AuthService:
         if failed:
             raise WeakPassword(failed)
         user = await self._user(session, email)
-        mail_allowed, resend_after = await self._mail_budget(session, "verify", email, user, caller)
-        if mail_allowed:
-            await self.codes.forget_unmatched_tries(CodePurpose.VERIFY_EMAIL, email.canonical)
-        # One Argon2 computation in every branch, so a taken address costs what a new one does.
-        if user is None:
-            user = User(
+        # One Argon2 computation and the same statements for every address, so a taken address
+        # costs what a new one does.
+        if user is not None and not user.email_verified:
+            # The password on file stays: whoever typed the address again may not own it. If the
+            # two differ, two people claim the address, and the code's redeemer settles which
+            # password the account gets (`verify_email`).
+            password_hash = user.password_hash
+            contested = not await self.hasher.matches(password, password_hash)
+        else:
+            password_hash = await self.hasher.hash(password)
+            contested = False
+        now = self.clock.now()
+        await session.execute(
+            conflict_insert(session, User)
+            .values(
+                id=uuid.uuid4(),
                 email=email.normalized,
                 email_canonical=email.canonical,
-                password_hash=await self.hasher.hash(password),
+                password_hash=password_hash,
                 newsletter=newsletter,
                 roles=[],
-                created_at=self.clock.now(),
+                session_epoch=0,
+                registration_contested=False,
+                created_at=now,
+                updated_at=now,
             )
-            try:
-                async with session.begin_nested():
-                    session.add(user)
-            except IntegrityError:
-                # Registered by a parallel request a moment ago: answer as for a taken address.
-                return resend_after
-            await self._send_verification_code(session, user)
-            return resend_after
-        if user.email_verified:
-            await self.hasher.hash(password)
-            if mail_allowed:
-                self._mail(session, emails.account_exists(user.email))
-            return resend_after
-        # The password on file stays: whoever typed the address again may not own it. If the
-        # two differ, two people claim the address, and the code's redeemer settles which
-        # password the account gets (`verify_email`).
-        same_password, _ = await self.hasher.verify(password, user.password_hash)
-        if not same_password:
-            user.registration_contested = True
-        if mail_allowed:
-            await self._send_verification_code(session, user)
-        return resend_after
+            # A taken address (or one registered by a parallel request a moment ago) is left
+            # as it is.
+            .on_conflict_do_nothing(index_elements=["email_canonical"])
+        )
+        return await self._request_code(
+            session, CodeRequestAction.REGISTER, email, user, caller, contested=contested
+        )
 
     async def verify_email(
         self,
@@ -327,15 +367,15 @@ class AuthService:
         # A contested registration does not spend its code without a password: the owner
         # answering with the code alone must not hand the account to the other registrant.
         password_required = user is not None and user.registration_contested and password is None
-        await self.codes.redeem(
+        owner = await self.codes.redeem(
             session,
-            user.id if user else None,
             CodePurpose.VERIFY_EMAIL,
-            code.strip(),
-            address=email.canonical,
+            email.canonical,
+            code,
             consume=not password_required,
         )
-        assert user is not None
+        if user is None or owner != user.id:
+            raise InvalidCode  # the code outlived its account
         if password_required:
             raise PasswordRequired
         if password is not None:
@@ -353,12 +393,7 @@ class AuthService:
         """Returns the seconds until another code can be asked for (for every address alike)."""
         await self.limiter.hit(self.limits["resend"], "resend", caller)
         user = await self._user(session, email)
-        mail_allowed, resend_after = await self._mail_budget(session, "verify", email, user, caller)
-        if mail_allowed:
-            await self.codes.forget_unmatched_tries(CodePurpose.VERIFY_EMAIL, email.canonical)
-            if user is not None and not user.email_verified:
-                await self._send_verification_code(session, user)
-        return resend_after
+        return await self._request_code(session, CodeRequestAction.RESEND, email, user, caller)
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -429,27 +464,16 @@ class AuthService:
         """Returns the seconds until another code can be asked for (for every address alike)."""
         await self.limiter.hit(self.limits["reset"], "password-reset", caller)
         user = await self._user(session, email)
-        mail_allowed, resend_after = await self._mail_budget(session, "reset", email, user, caller)
-        if mail_allowed:
-            await self.codes.forget_unmatched_tries(CodePurpose.RESET_PASSWORD, email.canonical)
-            if user is not None:
-                code = await self.codes.issue(session, user.id, CodePurpose.RESET_PASSWORD)
-                self._mail(session, emails.password_reset_code(user.email, code, self.code_minutes))
-        return resend_after
+        return await self._request_code(session, CodeRequestAction.RESET, email, user, caller)
 
     async def verify_password_reset(
         self, session: AsyncSession, email: EmailAddress, code: str, *, caller: str
     ) -> tuple[str, int]:
         await self.limiter.hit(self.limits["verify"], "verify", caller)
         user = await self._user(session, email)
-        await self.codes.redeem(
-            session,
-            user.id if user else None,
-            CodePurpose.RESET_PASSWORD,
-            code.strip(),
-            address=email.canonical,
-        )
-        assert user is not None
+        owner = await self.codes.redeem(session, CodePurpose.RESET_PASSWORD, email.canonical, code)
+        if user is None or owner != user.id:
+            raise InvalidCode  # the code outlived its account
         now = self.clock.now()
         if user.email_verified_at is None:
             # The code reached the inbox: that proves the address as well as verification does.

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
 
+from services.auth.models import CodeRequest
+from services.common.database import Database
 from services.gateway.mail_sink import MailSink
 
 STRONG_PASSWORD = "Correct-Horse-42-Battery"
@@ -42,3 +47,22 @@ async def verified_account(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def code_requests_answered(app: FastAPI | httpx.AsyncClient, timeout: float = 10.0) -> None:
+    """Wait until the sender has answered every request for a code (it runs after the 202)."""
+    if isinstance(app, httpx.AsyncClient):
+        transport = app._transport
+        assert isinstance(transport, httpx.ASGITransport)
+        app = transport.app  # type: ignore[assignment]
+    database: Database = app.state.database
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        async with database.sessionmaker() as session:
+            pending = await session.scalar(select(func.count()).select_from(CodeRequest))
+        if not pending:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"{pending} code requests still unanswered")
+        await asyncio.sleep(0.02)

@@ -53,12 +53,19 @@ class CodeBook:
     def _digest(self, user_id: uuid.UUID, purpose: CodePurpose, code: str) -> str:
         return keyed_digest(self.key, f"code:{purpose.value}", str(user_id), code)
 
-    async def issue(self, session: AsyncSession, user_id: uuid.UUID, purpose: CodePurpose) -> str:
+    async def issue(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        purpose: CodePurpose,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> str:
         """A fresh code; whatever code this account had for `purpose` stops working."""
         code = new_code()
         values: dict[str, Any] = {
             "code_hash": self._digest(user_id, purpose, code),
-            "expires_at": self.clock.now() + timedelta(seconds=self.ttl_seconds),
+            "expires_at": self.clock.now() + timedelta(seconds=ttl_seconds or self.ttl_seconds),
             "attempts": 0,
             "consumed_at": None,
             "created_at": self.clock.now(),

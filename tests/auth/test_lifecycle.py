@@ -6,11 +6,15 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from jose import jwt
 from sqlalchemy import func, select
 
+from services.auth.app import code_hash_key
+from services.auth.config import AuthSettings
 from services.auth.lifecycle import purge_session_addresses
+from services.auth.mail_admin import CannotRetry, Recomposer
 from services.auth.models import (
     ApiClient,
     KnownLoginAddress,
@@ -374,3 +378,22 @@ async def test_session_addresses_are_cleared_after_30_days(
     assert await count(app, SignInSession, kept) == 1
     await purge_session_addresses(app.state.database, clock.now() + timedelta(days=31))
     assert await count(app, SignInSession, kept) == 0
+
+
+async def test_mail_retry_composes_the_new_notices_again_and_refuses_their_codes(
+    app: FastAPI, settings: AuthSettings
+) -> None:
+    recomposer = Recomposer(settings, code_hash_key(settings))
+    async with app.state.database.sessionmaker() as session:
+        for kind, subject in (
+            ("account_deleted", "Your NATO Multimedia account has been deleted"),
+            ("email_change_taken", "Someone tried to use your address for another"),
+        ):
+            row = OutboxMessage(recipient="gone@example.org", kind=kind, subject="")
+            mail = await recomposer.compose(session, row)
+            assert mail.subject.startswith(subject)
+            assert mail.kind == kind
+        for kind in ("email_change_code", "email_changed"):
+            row = OutboxMessage(recipient="gone@example.org", kind=kind, subject="")
+            with pytest.raises(CannotRetry, match="email change"):
+                await recomposer.compose(session, row)

@@ -78,6 +78,14 @@ class AccountWithTokens(Account):
     """The account after an email change, and the new token pair of the session that made it:
     every other session has ended."""
 
+    model_config = _examples(
+        {
+            **Account.model_json_schema()["examples"][0],
+            "email": _NEW_EMAIL,
+            "tokens": TokenPair.model_json_schema()["examples"][0],
+        }
+    )
+
     tokens: TokenPair
 
 

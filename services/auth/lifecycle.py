@@ -455,9 +455,11 @@ def _session_json(row: SignInSession) -> dict[str, Any]:
 
 
 async def purge_session_addresses(database: Database, now: datetime) -> int:
-    """Clear client addresses of sessions created more than the retention period ago."""
+    """Clear client addresses of sessions created more than the retention period ago, and drop
+    sessions whose refresh tokens have expired; returns how many addresses were cleared."""
     cutoff = now - timedelta(days=ADDRESS_RETENTION_DAYS)
     async with database.sessionmaker() as session, session.begin():
+        await session.execute(delete(SignInSession).where(SignInSession.expires_at <= now))
         result = await session.execute(
             update(SignInSession)
             .where(SignInSession.created_at < cutoff, SignInSession.client_address.is_not(None))

@@ -1,4 +1,4 @@
-"""Refresh tokens: signed, rotated on every use, grouped in families; a login writes nothing.
+"""Refresh tokens: signed, rotated on every use, grouped in families; a login writes no family.
 
 A token says which family it belongs to, its generation in that family's chain, the account and
 the account's session epoch, and the family's deadline, under an HMAC of the server's key: it
@@ -9,7 +9,8 @@ of them a thief), so the whole family is revoked. A row that is missing means ge
 login's own token, not yet spent.
 
 Ending every session of an account (a password reset) raises the account's session epoch, which
-no outstanding token carries.
+no outstanding token carries. What the account page lists of a login (when, from where) is its
+`SignInSession` row, written by the login under the family's id.
 """
 
 from __future__ import annotations

@@ -378,6 +378,8 @@ async def test_session_addresses_are_cleared_after_30_days(
     assert await count(app, SignInSession, kept) == 1
     await purge_session_addresses(app.state.database, clock.now() + timedelta(days=31))
     assert await count(app, SignInSession, kept) == 0
+    # Its refresh tokens expired after 30 days too: the row itself is gone.
+    assert await count(app, SignInSession) == 0
 
 
 async def test_mail_retry_composes_the_new_notices_again_and_refuses_their_codes(

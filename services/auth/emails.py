@@ -20,6 +20,7 @@ class MailKind(StrEnum):
     EMAIL_CHANGE_CODE = "email_change_code"
     EMAIL_CHANGE_TAKEN = "email_change_taken"
     EMAIL_CHANGED = "email_changed"
+    EMAIL_CHANGE_UNDONE = "email_change_undone"
     ACCOUNT_DELETED = "account_deleted"
     # Queued before kinds were recorded, with a subject none of the above has.
     OTHER = "other"
@@ -170,6 +171,22 @@ def email_changed(recipient: str, new_address: str, code: str, days: int) -> Ema
             "password.",
         ],
         code,
+    )
+
+
+def email_change_undone(recipient: str, revoked_clients: Sequence[str] = ()) -> Email:
+    paragraphs = [
+        f"Your {BRAND} account uses this address again. Every device that was signed in has "
+        "been signed out and the password has been replaced, since whoever changed the address "
+        "may have known it.",
+        "Choose a new password with Reset password: enter this address and we will send you a "
+        "code.",
+    ]
+    if revoked_clients:
+        names = "; ".join(f"“{_one_line(name)}”" for name in revoked_clients)
+        paragraphs.append(f"Your API clients were revoked too: {names}.")
+    return _compose(
+        MailKind.EMAIL_CHANGE_UNDONE, recipient, "Your email change has been undone", paragraphs
     )
 
 

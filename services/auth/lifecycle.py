@@ -352,7 +352,7 @@ class AccountLifecycle:
         await service.known_addresses.forget_all(session, user.id)
         await session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
         service._account_changed(session, user)
-        service._mail(session, emails.password_changed(user.email, revoked))
+        service._mail(session, emails.email_change_undone(user.email, revoked))
 
     # -- the account ---------------------------------------------------------------------------
 

@@ -145,14 +145,13 @@ class Recomposer:
             user = await self._account(session, row.recipient)
             code = await self.codes.issue(session, user.id, CodePurpose.RESET_PASSWORD)
             return emails.password_reset_code(row.recipient, code, self.minutes)
-        if kind in (MailKind.EMAIL_CHANGE_TAKEN, MailKind.ACCOUNT_DELETED):
-            # Notices without a code or an account: written again as they were.
-            compose = (
-                emails.email_change_taken
-                if kind == MailKind.EMAIL_CHANGE_TAKEN
-                else emails.account_deleted
-            )
-            return compose(row.recipient)
+        if kind == MailKind.EMAIL_CHANGE_TAKEN:
+            return emails.email_change_taken(row.recipient)
+        if kind == MailKind.ACCOUNT_DELETED:
+            # Written again from the address alone: the account it was about is gone.
+            return emails.account_deleted(row.recipient)
+        if kind == MailKind.EMAIL_CHANGE_UNDONE:
+            return emails.email_change_undone(row.recipient)
         if kind in (MailKind.EMAIL_CHANGE_CODE, MailKind.EMAIL_CHANGED):
             # The code belongs to a change in progress that the account's owner started; a fresh
             # one would have to come from them (ask for the change again, or for a reset).

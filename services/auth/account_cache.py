@@ -1,12 +1,13 @@
 """`GET /me` bodies kept in memory between changes, so the hottest read skips the database.
 
-What /me shows changes only through this service: the email is fixed, `created_at` too, and
-`email_verified` and `newsletter` change in three calls (verify, a password reset that proves
-the address, the newsletter switch). Each of them reports the change once its transaction has
-committed, before the response leaves: the body is dropped here and, when `REDIS_URL` is set,
-in every other replica through a Redis channel. Entries also expire after a while, which bounds
-how stale a replica can be if an invalidation is lost (say, a Redis outage: the cache then
-stays off until the channel is back, because what was said meanwhile is unknown).
+What /me shows changes only through this service: `created_at` is fixed, and `email_verified`,
+`email`, `newsletter` and `language` change in a few calls (verify, a password reset that proves
+the address, an email change or its undoing, the newsletter switch, `PATCH /me`, erasure). Each
+of them reports the change once its transaction has committed, before the response leaves: the
+body is dropped here and, when `REDIS_URL` is set, in every other replica through a Redis channel.
+Entries also expire after a while, which bounds how stale a replica can be if an invalidation
+is lost (say, a Redis outage: the cache then stays off until the channel is back, because what
+was said meanwhile is unknown).
 
 A body read from the database while a change was committing is not kept: every change moves a
 counter, and a read only stores its body if the counter did not move while it was reading.

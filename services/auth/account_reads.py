@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.models import User
 
-_ACCOUNT = select(User.email, User.email_verified_at, User.newsletter, User.created_at).where(
-    User.id == bindparam("user_id")
-)
+_ACCOUNT = select(
+    User.email, User.email_verified_at, User.newsletter, User.language, User.created_at
+).where(User.id == bindparam("user_id"))
 _JSON = TypeAdapter(dict[str, Any])
 
 
@@ -31,13 +31,14 @@ async def account_json(engine: AsyncEngine, user_id: uuid.UUID) -> bytes | None:
         row = (await connection.execute(_ACCOUNT, {"user_id": user_id})).first()
     if row is None:
         return None
-    email, verified_at, newsletter, created_at = row
+    email, verified_at, newsletter, language, created_at = row
     return _JSON.dump_json(
         {
             "id": user_id,
             "email": email,
             "email_verified": verified_at is not None,
             "newsletter": newsletter,
+            "language": language,
             "created_at": created_at,
         }
     )

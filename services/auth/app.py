@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI
 
 from services.auth.account_cache import AccountCache, AccountChangeFeed
+from services.auth.account_router import router as account_router
 from services.auth.config import AuthSettings
 from services.auth.exceptions import install_error_handlers
 from services.auth.keys import jwks_document, load_signing_key
+from services.auth.lifecycle import purge_session_addresses
 from services.auth.outbox import MailWakeup, OutboxSender
 from services.auth.passwords import PasswordHasher
 from services.auth.router import router, well_known
@@ -26,6 +29,11 @@ from services.common.jwt import TokenVerifier
 from services.common.ratelimit import RateLimiter
 from services.common.revocation import RevocationPublisher
 from services.common.settings import dev_secret
+
+# How often the sessions' client addresses past their retention are cleared.
+ADDRESS_PURGE_INTERVAL_SECONDS = 3600.0
+
+logger = logging.getLogger("natomedia.auth")
 
 DESCRIPTION = (
     "Accounts proven by an emailed 6-digit code, short-lived ES256 access tokens with rotating "
@@ -85,6 +93,15 @@ def create_app(
         revocations=revocations,
     )
 
+    async def purge_addresses() -> None:
+        """Clear session client addresses older than the retention period, now and hourly."""
+        while True:
+            try:
+                await purge_session_addresses(database, clock.now())
+            except Exception:  # a database outage must not end the loop
+                logger.exception("clearing old session addresses failed")
+            await asyncio.sleep(ADDRESS_PURGE_INTERVAL_SECONDS)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.hasher.prepare()
@@ -100,9 +117,13 @@ def create_app(
         task = None
         if settings.mail_sender_enabled:
             task = asyncio.create_task(sender.run(), name="auth-outbox-sender")
+        purger = asyncio.create_task(purge_addresses(), name="auth-address-retention")
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             if task is not None:
                 # Cancelling mid-round can strand a database connection; let the round end.
                 sender.stop()
@@ -118,7 +139,7 @@ def create_app(
         prefix="/v1/auth",
         settings=settings,
         database=database,
-        routers=[router, well_known],
+        routers=[router, account_router, well_known],
         token_verifier=token_verifier,
         rate_limiter=rate_limiter,
         clock=clock,

@@ -48,13 +48,14 @@ class CodeBook:
         code_hash: str,
         *,
         attempts: int = 0,
+        ttl_seconds: int | None = None,
     ) -> None:
         """The address's code for `purpose` is now this one, whatever it was before."""
         now = self.clock.now()
         values: dict[str, Any] = {
             "user_id": user_id,
             "code_hash": code_hash,
-            "expires_at": now + timedelta(seconds=self.ttl_seconds),
+            "expires_at": now + timedelta(seconds=ttl_seconds or self.ttl_seconds),
             "attempts": attempts,
             "consumed_at": None,
             "created_at": now,
@@ -66,11 +67,18 @@ class CodeBook:
         )
 
     async def issue(
-        self, session: AsyncSession, purpose: CodePurpose, address: str, user_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        purpose: CodePurpose,
+        address: str,
+        user_id: uuid.UUID,
+        *,
+        ttl_seconds: int | None = None,
     ) -> str:
         """A fresh code to mail to `address`; whatever code it had for `purpose` stops working."""
         code = new_code()
-        await self._store(session, purpose, address, user_id, self._digest(address, purpose, code))
+        code_hash = self._digest(address, purpose, code)
+        await self._store(session, purpose, address, user_id, code_hash, ttl_seconds=ttl_seconds)
         return code
 
     async def issue_unsent(

@@ -17,6 +17,11 @@ class MailKind(StrEnum):
     PASSWORD_RESET_CODE = "password_reset_code"
     ACCOUNT_EXISTS = "account_exists"
     PASSWORD_CHANGED = "password_changed"
+    EMAIL_CHANGE_CODE = "email_change_code"
+    EMAIL_CHANGE_TAKEN = "email_change_taken"
+    EMAIL_CHANGED = "email_changed"
+    EMAIL_CHANGE_UNDONE = "email_change_undone"
+    ACCOUNT_DELETED = "account_deleted"
     # Queued before kinds were recorded, with a subject none of the above has.
     OTHER = "other"
 
@@ -123,4 +128,77 @@ def password_changed(recipient: str, revoked_clients: Sequence[str] = ()) -> Ema
     )
     return _compose(
         MailKind.PASSWORD_CHANGED, recipient, "Your password has been updated", paragraphs
+    )
+
+
+def email_change_code(recipient: str, code: str, minutes: int) -> Email:
+    return _compose(
+        MailKind.EMAIL_CHANGE_CODE,
+        recipient,
+        "Confirm your new email address",
+        [
+            f"Someone, perhaps you, asked to move a {BRAND} account to this address. Enter the "
+            f"code on the account page to confirm it. This code will expire in {minutes} minutes.",
+            "Didn't ask for it? You can ignore this message; nothing changes.",
+        ],
+        code,
+    )
+
+
+def email_change_taken(recipient: str) -> Email:
+    return _compose(
+        MailKind.EMAIL_CHANGE_TAKEN,
+        recipient,
+        f"Someone tried to use your address for another {BRAND} account",
+        [
+            f"Someone, perhaps you, tried to move another {BRAND} account to this email "
+            "address. Your account already uses it, so nothing was changed.",
+        ],
+    )
+
+
+def email_changed(recipient: str, new_address: str, code: str, days: int) -> Email:
+    return _compose(
+        MailKind.EMAIL_CHANGED,
+        recipient,
+        "The email address of your account has been changed",
+        [
+            f"Your {BRAND} account now uses the address {_one_line(new_address)} instead of "
+            "this one, and every other device that was signed in has been signed out.",
+            f"If you did not change it, undo the change within {days} days with this code and "
+            "this address (POST /v1/auth/me/email/undo): the account comes back to this address, "
+            "every session and API client ends, and you choose a new password with Reset "
+            "password.",
+        ],
+        code,
+    )
+
+
+def email_change_undone(recipient: str, revoked_clients: Sequence[str] = ()) -> Email:
+    paragraphs = [
+        f"Your {BRAND} account uses this address again. Every device that was signed in has "
+        "been signed out and the password has been replaced, since whoever changed the address "
+        "may have known it.",
+        "Choose a new password with Reset password: enter this address and we will send you a "
+        "code.",
+    ]
+    if revoked_clients:
+        names = "; ".join(f"“{_one_line(name)}”" for name in revoked_clients)
+        paragraphs.append(f"Your API clients were revoked too: {names}.")
+    return _compose(
+        MailKind.EMAIL_CHANGE_UNDONE, recipient, "Your email change has been undone", paragraphs
+    )
+
+
+def account_deleted(recipient: str) -> Email:
+    return _compose(
+        MailKind.ACCOUNT_DELETED,
+        recipient,
+        f"Your {BRAND} account has been deleted",
+        [
+            f"Your {BRAND} account and what we held about it have been erased, as you asked. "
+            "You can register again with this address at any time.",
+            "If you did not ask for this, someone knew your password: check your email "
+            "account's security.",
+        ],
     )

@@ -143,6 +143,20 @@ class Recomposer:
                 session, CodePurpose.RESET_PASSWORD, user.email_canonical, user.id
             )
             return emails.password_reset_code(row.recipient, code, self.minutes)
+        if kind == MailKind.EMAIL_CHANGE_TAKEN:
+            return emails.email_change_taken(row.recipient)
+        if kind == MailKind.ACCOUNT_DELETED:
+            # Written again from the address alone: the account it was about is gone.
+            return emails.account_deleted(row.recipient)
+        if kind == MailKind.EMAIL_CHANGE_UNDONE:
+            return emails.email_change_undone(row.recipient)
+        if kind in (MailKind.EMAIL_CHANGE_CODE, MailKind.EMAIL_CHANGED):
+            # The code belongs to a change in progress that the account's owner started; a fresh
+            # one would have to come from them (ask for the change again, or for a reset).
+            raise CannotRetry(
+                f"mail of kind {kind!r} carries the code of an email change and cannot be "
+                "composed again; the account's owner can ask for the change again"
+            )
         raise CannotRetry(f"mail of kind {kind!r} cannot be composed again")
 
 

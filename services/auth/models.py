@@ -34,6 +34,8 @@ class Base(DeclarativeBase):
 class CodePurpose(StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
+    CHANGE_EMAIL = "change_email"
+    UNDO_EMAIL_CHANGE = "undo_email_change"
 
 
 class User(UUIDPrimaryKey, Base):
@@ -54,6 +56,17 @@ class User(UUIDPrimaryKey, Base):
     registration_contested: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )
+    # `en` or `fr`: which catalogue the account's mail and pages use.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default=text("'en'"))
+    # An address change waiting for the code sent to the new address.
+    pending_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # The address before the last change, canonical, and until when its owner may undo the change
+    # with the code mailed there (someone holding the session may have changed it).
+    previous_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    previous_email_canonical: Mapped[str | None] = mapped_column(
+        String(320), nullable=True, index=True
+    )
+    previous_email_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -131,6 +144,28 @@ class RefreshFamily(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SignInSession(Base):
+    """What the account page shows of one login: its id is the refresh family's.
+
+    Written by the login; the family's row (rotation, revocation) stays where it was. A session
+    whose epoch is older than the account's ended with every other session. The client address
+    is personal data kept for the owner to recognise a device: the maintenance loop clears it
+    after `SESSION_ADDRESS_RETENTION_DAYS` (30).
+    """
+
+    __tablename__ = "sign_in_sessions"
+    __table_args__ = (Index("ix_sign_in_sessions_user_id", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_epoch: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(256), nullable=True)
 
 
 class PasswordResetToken(UUIDPrimaryKey, Base):

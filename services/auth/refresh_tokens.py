@@ -1,4 +1,4 @@
-"""Refresh tokens: signed, rotated on every use, grouped in families; a login writes nothing.
+"""Refresh tokens: signed, rotated on every use, grouped in families; a login writes no family.
 
 A token says which family it belongs to, its generation in that family's chain, the account and
 the account's session epoch, and the family's deadline, under an HMAC of the server's key: it
@@ -9,7 +9,8 @@ of them a thief), so the whole family is revoked. A row that is missing means ge
 login's own token, not yet spent.
 
 Ending every session of an account (a password reset) raises the account's session epoch, which
-no outstanding token carries.
+no outstanding token carries. What the account page lists of a login (when, from where) is its
+`SignInSession` row, written by the login under the family's id.
 """
 
 from __future__ import annotations
@@ -96,11 +97,38 @@ class RefreshTokens:
 
     def start_family(self, user_id: uuid.UUID, session_epoch: int) -> str:
         """The first token of a new family. Nothing is written: its row waits for a refresh."""
+        return self.begin(user_id, session_epoch)[0]
+
+    def begin(self, user_id: uuid.UUID, session_epoch: int) -> tuple[str, RefreshClaims]:
+        """The first token of a new family, and its claims (the family id names the session)."""
         # Whole seconds, as the token carries it, so the row and the token agree.
         deadline = self.clock.now().replace(microsecond=0) + timedelta(
             seconds=self.family_ttl_seconds
         )
-        return self._sign(RefreshClaims(uuid.uuid4(), user_id, 0, session_epoch, deadline))
+        claims = RefreshClaims(uuid.uuid4(), user_id, 0, session_epoch, deadline)
+        return self._sign(claims), claims
+
+    async def reissue(
+        self, session: AsyncSession, claims: RefreshClaims, session_epoch: int
+    ) -> str | None:
+        """The token the family `claims` names may spend next, under a new session epoch.
+
+        Raising the epoch ends every session; this one goes on under the new epoch, at the
+        generation its chain had reached (the token it held carries the old epoch, so it is
+        refused). None when the family has ended.
+        """
+        row = await session.get(RefreshFamily, claims.family_id)
+        if row is not None and row.revoked_at is not None:
+            return None
+        generation = 0 if row is None else row.generation
+        return self._sign(replace(claims, generation=generation, session_epoch=session_epoch))
+
+    async def revoke(
+        self, session: AsyncSession, family_id: uuid.UUID, user_id: uuid.UUID, expires_at: datetime
+    ) -> None:
+        """Revoke a family known by id only (the account page ends one of its sessions)."""
+        claims = RefreshClaims(family_id, user_id, 0, 0, expires_at)
+        await self.end_family(session, claims)
 
     async def rotate(self, session: AsyncSession, claims: RefreshClaims) -> str:
         """Spend the token `claims` came from and return the next one of its family.

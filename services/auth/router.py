@@ -103,6 +103,7 @@ def _account(user: User) -> Account:
         email=user.email,
         email_verified=user.email_verified,
         newsletter=user.newsletter,
+        language=user.language,
         created_at=user.created_at,
     )
 
@@ -223,7 +224,13 @@ async def login(
     service = await auth_service(request)
     caller = await caller_address(request)
     async with UnitOfWork(request.app.state.database) as session:
-        issued = await service.login(session, body.email, body.password, caller=caller)
+        issued = await service.login(
+            session,
+            body.email,
+            body.password,
+            caller=caller,
+            user_agent=request.headers.get("user-agent"),
+        )
     return _token_pair(issued)
 
 

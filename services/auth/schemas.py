@@ -46,6 +46,7 @@ NewPassword = Annotated[str, Field(min_length=1)]
 Code = Annotated[
     str, Field(pattern=r"^\s*\d{6}\s*$", description="The 6-digit code from the email")
 ]
+Language = Literal["en", "fr"]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 
 # Values shared by the examples below, so the documented calls chain into one another.
@@ -198,6 +199,7 @@ class Account(BaseModel):
             "email": _EMAIL,
             "email_verified": True,
             "newsletter": True,
+            "language": "en",
             "created_at": "2026-11-27T15:30:00Z",
         }
     )
@@ -206,6 +208,7 @@ class Account(BaseModel):
     email: str
     email_verified: bool
     newsletter: bool
+    language: Language
     created_at: datetime
 
 

@@ -51,11 +51,12 @@ from services.auth.models import (
     CodeRequest,
     CodeRequestAction,
     PasswordResetToken,
+    SignInSession,
     User,
 )
 from services.auth.outbox import MailWakeup, queue_mail
 from services.auth.passwords import PasswordHasher, failed_rules
-from services.auth.refresh_tokens import RefreshTokens
+from services.auth.refresh_tokens import RefreshClaims, RefreshTokens
 from services.auth.tokens import DOWNLOAD_SCOPE, AccessTokenIssuer, IssuedAccessToken
 from services.common.clock import Clock
 from services.common.database import after_commit, conflict_insert
@@ -100,6 +101,8 @@ class Credentials:
 class IssuedTokens:
     access: IssuedAccessToken
     refresh_token: str
+    # The session (refresh family) the pair belongs to.
+    session_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -181,12 +184,15 @@ class AuthService:
     def _mail(self, session: AsyncSession, mail: emails.Email) -> None:
         queue_mail(session, mail, self.wakeup)
 
-    def _access(self, user: User | Credentials) -> IssuedAccessToken:
+    def _access(
+        self, user: User | Credentials, session_id: uuid.UUID | None = None
+    ) -> IssuedAccessToken:
         return self.issuer.for_account(
             user.id,
             email_verified=user.email_verified,
             roles=user.roles,
             session_epoch=user.session_epoch,
+            session_id=session_id,
         )
 
     def _end_sessions(self, session: AsyncSession, user: User) -> None:
@@ -231,9 +237,8 @@ class AuthService:
 
     def _issue(self, user: User | Credentials) -> IssuedTokens:
         """A new session: an access token and the first refresh token of a new family."""
-        return IssuedTokens(
-            self._access(user), self.refresh_tokens.start_family(user.id, user.session_epoch)
-        )
+        token, claims = self.refresh_tokens.begin(user.id, user.session_epoch)
+        return IssuedTokens(self._access(user, claims.family_id), token, claims.family_id)
 
     async def _credentials(self, session: AsyncSession, email: EmailAddress) -> Credentials | None:
         # Columns, not the entity: a login reads five values and changes none (but a rehash), so
@@ -398,7 +403,13 @@ class AuthService:
     # -- sessions ------------------------------------------------------------------------------
 
     async def login(
-        self, session: AsyncSession, email: EmailAddress, password: str, *, caller: str
+        self,
+        session: AsyncSession,
+        email: EmailAddress,
+        password: str,
+        *,
+        caller: str,
+        user_agent: str | None = None,
     ) -> IssuedTokens:
         await self.limiter.hit(self.limits["login"], "login", caller)
         # Only failures count against an account, in windows that run out. One address gets a
@@ -431,8 +442,22 @@ class AuthService:
                 update(User).where(User.id == user.id).values(password_hash=new_hash)
             )
         await self.known_addresses.remember(session, user.id, caller)
-        # A successful login writes nothing more (see `refresh_tokens`).
-        return self._issue(user)
+        issued = self._issue(user)
+        # What the account page lists; the refresh family's own row still waits for a refresh.
+        now = self.clock.now()
+        session.add(
+            SignInSession(
+                id=issued.session_id,
+                user_id=user.id,
+                session_epoch=user.session_epoch,
+                created_at=now,
+                last_used_at=now,
+                expires_at=now + timedelta(seconds=self.settings.refresh_family_ttl_seconds),
+                client_address=caller[:64],
+                user_agent=(user_agent or "")[:256] or None,
+            )
+        )
+        return issued
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> IssuedTokens:
         claims = self.refresh_tokens.read(refresh_token)
@@ -441,7 +466,25 @@ class AuthService:
             # Every session of the account ended (a password reset) after this one began.
             raise InvalidRefreshToken
         next_token = await self.refresh_tokens.rotate(session, claims)
-        return IssuedTokens(self._access(user), next_token)
+        await self._session_used(session, claims)
+        return IssuedTokens(self._access(user, claims.family_id), next_token, claims.family_id)
+
+    async def _session_used(self, session: AsyncSession, claims: RefreshClaims) -> None:
+        """Note the refresh on the session's row; a login made by a code (verify) gets its
+        row here, without the address and user agent it came from."""
+        now = self.clock.now()
+        await session.execute(
+            conflict_insert(session, SignInSession)
+            .values(
+                id=claims.family_id,
+                user_id=claims.user_id,
+                session_epoch=claims.session_epoch,
+                created_at=now,
+                last_used_at=now,
+                expires_at=claims.expires_at,
+            )
+            .on_conflict_do_update(index_elements=["id"], set_={"last_used_at": now})
+        )
 
     async def logout(self, session: AsyncSession, refresh_token: str) -> None:
         try:

@@ -51,15 +51,16 @@ class AccessTokenIssuer:
         email_verified: bool,
         roles: Iterable[str],
         session_epoch: int,
+        session_id: uuid.UUID | None = None,
     ) -> IssuedAccessToken:
         # Verified accounts may download; roles (editor, admin) ride along as scopes. `sep` is
         # the account's session epoch: raising it (a password reset) revokes the token.
+        # `sid` names the login (its refresh family) the token was issued to.
         scopes = sorted({*roles, *([DOWNLOAD_SCOPE] if email_verified else [])})
-        return self._issue(
-            str(account_id),
-            " ".join(scopes),
-            {"email_verified": email_verified, "sep": session_epoch},
-        )
+        extra: dict[str, object] = {"email_verified": email_verified, "sep": session_epoch}
+        if session_id is not None:
+            extra["sid"] = str(session_id)
+        return self._issue(str(account_id), " ".join(scopes), extra)
 
     def for_client(self, client_id: str) -> IssuedAccessToken:
         return self._issue(

@@ -115,6 +115,78 @@ async def test_the_refresh_family_migration_goes_down_and_up_again(database_url:
         await database.dispose()
 
 
+async def test_the_sessions_migration_goes_down_and_up_again(database_url: str) -> None:
+    from services.auth import commands
+
+    database = Database(database_url)
+    config = alembic_config(Path(commands.__file__).parent / "migrations", database_url)
+    users = sa.table(
+        "users",
+        sa.column("id", sa.Uuid()),
+        sa.column("email", sa.String()),
+        sa.column("email_canonical", sa.String()),
+        sa.column("password_hash", sa.String()),
+        sa.column("roles", sa.JSON()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    lifecycle_columns = {
+        "language",
+        "pending_email",
+        "previous_email",
+        "previous_email_canonical",
+        "previous_email_until",
+    }
+
+    def migrate(connection: Connection, revision: str) -> dict[str, set[str]]:
+        config.attributes["connection"] = connection
+        if revision == "head":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+        found = inspect(connection)
+        return {
+            name: {c["name"] for c in found.get_columns(name)} for name in found.get_table_names()
+        }
+
+    now = datetime.now(UTC)
+    try:
+        async with database.engine.begin() as connection:
+            before = await connection.run_sync(migrate, "0006")
+            assert "sign_in_sessions" not in before
+            assert not lifecycle_columns & before["users"]
+            # An account made before 0007: it must come through with the default language.
+            await connection.execute(
+                users.insert().values(
+                    id=uuid.uuid4(),
+                    email="before@example.org",
+                    email_canonical="before@example.org",
+                    password_hash="x",
+                    roles=[],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        async with database.engine.begin() as connection:
+            after = await connection.run_sync(migrate, "head")
+            language = await connection.scalar(
+                sa.text("SELECT language FROM users WHERE email_canonical = 'before@example.org'")
+            )
+        assert after["sign_in_sessions"] >= {
+            "id",
+            "user_id",
+            "session_epoch",
+            "created_at",
+            "last_used_at",
+            "client_address",
+            "user_agent",
+        }
+        assert lifecycle_columns <= after["users"]
+        assert language == "en"
+    finally:
+        await database.dispose()
+
+
 def test_migrations_directory_ships_with_the_package() -> None:
     from services.auth import commands
 

@@ -98,7 +98,7 @@ async def test_register_emails_a_code_that_verifies_the_account(
     assert body["email_verified"] is True
     assert body["newsletter"] is True
     assert body["id"] == token_claims["sub"]
-    assert set(body) == {"id", "email", "email_verified", "newsletter", "created_at"}
+    assert set(body) == {"id", "email", "email_verified", "newsletter", "language", "created_at"}
 
     # Single use: the same code again is refused.
     again = await client.post(

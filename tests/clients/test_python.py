@@ -1,5 +1,7 @@
 """A Python client generated from the committed document by `openapi-python-client`, exercised
-against `natomedia dev`: register, verify with the mailed code, log in, list videos and articles.
+against `natomedia dev`: register, verify with the mailed code, log in, list videos and articles,
+then the account page: download history, language, sessions, export, email and password change,
+log out everywhere, erasure.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from tests.clients.conftest import ROOT, DevServer
 
 PACKAGE = "natomedia_client"
+PASSWORD = "Quiet-Harbour-2025!"
 CONFIG = """\
 post_hooks: []
 content_type_overrides:
@@ -88,11 +91,12 @@ async def test_generated_client_against_natomedia_dev(
         )
         async with signed_in:
             await _browse(anonymous, signed_in, dev_server, email)
+            await _look_after(anonymous, signed_in, dev_server, email)
 
 
 async def _sign_up(anonymous: Any, dev_server: DevServer, email: str) -> str:
     models = _load("models")
-    password = "Quiet-Harbour-2025!"
+    password = PASSWORD
     registered = await _load("api.auth.register_account").asyncio_detailed(
         client=anonymous, body=models.RegisterRequest(email=email, password=password)
     )
@@ -148,3 +152,79 @@ async def _browse(anonymous: Any, signed_in: Any, dev_server: DevServer, email: 
     missing = await _load("api.news.get_article").asyncio(client=signed_in, slug="no-such-article")
     assert isinstance(missing, models.GetArticleResponse404)
     assert missing.code.value == "not_found"
+
+
+async def _look_after(anonymous: Any, signed_in: Any, dev_server: DevServer, email: str) -> None:
+    models = _load("models")
+    downloads = await _load("api.media.list_my_downloads").asyncio(client=signed_in, limit=5)
+    assert isinstance(downloads, models.DownloadGrantPage)
+    assert len(downloads.items) == 1
+    assert downloads.items[0].rendition_label
+
+    updated = await _load("api.auth.update_account").asyncio(
+        client=signed_in, body=models.AccountUpdate(language=models.AccountUpdateLanguageType0.FR)
+    )
+    assert isinstance(updated, models.Account)
+    assert updated.language.value == "fr"
+
+    login = _load("api.auth.login")
+    other = await login.asyncio(
+        client=anonymous, body=models.LoginRequest(email=email, password=PASSWORD)
+    )
+    sessions = await _load("api.auth.list_sessions").asyncio(client=signed_in)
+    assert isinstance(sessions, models.SessionList)
+    elsewhere = [item for item in sessions.items if not item.current]
+    assert len(elsewhere) == 1
+    ended = await _load("api.auth.delete_session").asyncio_detailed(
+        client=signed_in, session_id=elsewhere[0].id
+    )
+    assert ended.status_code == 204
+    refused = await _load("api.auth.refresh_token").asyncio(
+        client=anonymous, body=models.RefreshRequest(refresh_token=other.refresh_token)
+    )
+    assert refused.code.value == "invalid_token"
+
+    exported = await _load("api.auth.export_account").asyncio(client=signed_in)
+    assert isinstance(exported, models.AccountExport)
+    assert exported.account["email"] == email
+
+    new_email = f"new-{email}"
+    asked = await _load("api.auth.change_email").asyncio(
+        client=signed_in, body=models.EmailChangeRequest(new_email=new_email, password=PASSWORD)
+    )
+    assert isinstance(asked, models.CodeRequested)
+    moved = await _load("api.auth.verify_email_change").asyncio(
+        client=signed_in,
+        body=models.EmailChangeCode(code=await dev_server.code_for(new_email)),
+    )
+    assert isinstance(moved, models.AccountWithTokens)
+    assert moved.email == new_email
+
+    new_password = "Lantern-Quay-2031?"
+    changing = models.PasswordChangeRequest(current_password=PASSWORD, new_password=new_password)
+    async with _as(moved.tokens.access_token, dev_server) as session:
+        changed = await _load("api.auth.change_password").asyncio(client=session, body=changing)
+    assert isinstance(changed, models.TokenPair)
+    async with _as(changed.access_token, dev_server) as session:
+        out = await _load("api.auth.logout_all").asyncio_detailed(client=session)
+    assert out.status_code == 204
+
+    last = await login.asyncio(
+        client=anonymous, body=models.LoginRequest(email=new_email, password=new_password)
+    )
+    async with _as(last.access_token, dev_server) as session:
+        deleted = await _load("api.auth.delete_account").asyncio_detailed(
+            client=session, body=models.PasswordConfirmation(password=new_password)
+        )
+    assert deleted.status_code == 204
+    gone = await login.asyncio(
+        client=anonymous, body=models.LoginRequest(email=new_email, password=new_password)
+    )
+    assert gone.code is models.LoginResponse401Code.INVALID_CREDENTIALS
+
+
+def _as(token: str, dev_server: DevServer) -> Any:
+    client_package = importlib.import_module(PACKAGE)
+    return client_package.AuthenticatedClient(
+        base_url=dev_server.url, token=token, raise_on_unexpected_status=True
+    )

@@ -1,7 +1,9 @@
 """A frontend's TypeScript client: types from the committed document, `tsc --strict`, run on Node.
 
 The program (clients/typescript/src/main.ts) registers, verifies with the mailed code, logs in,
-refreshes, lists videos, gets a signed download URL and lists articles against `natomedia dev`.
+refreshes, lists videos, gets a signed download URL and lists articles against `natomedia dev`,
+then walks the account page: download history, language, sessions, export, email change,
+password change, log out everywhere, erasure.
 A change to the document that breaks it fails here.
 """
 
@@ -100,9 +102,20 @@ async def test_program_runs_against_natomedia_dev(compiled: Path, dev_server: De
     }
     process.stdin.write((await dev_server.code_for(email)).encode() + b"\n")
     await process.stdin.drain()
+    seen = []
+    while True:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=120)
+        assert line, "the program ended before asking to change its address"
+        seen.append(json.loads(line))
+        if seen[-1]["step"] == "email_change_requested":
+            break
+    new_email = seen[-1]["new_email"]
+    process.stdin.write((await dev_server.code_for(new_email)).encode() + b"\n")
+    await process.stdin.drain()
     rest, errors = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, errors.decode()
-    steps = {line["step"]: line for line in map(json.loads, rest.decode().splitlines())}
+    lines = [*seen, *map(json.loads, rest.decode().splitlines())]
+    steps = {line["step"]: line for line in lines}
     assert steps["verified"]["token_type"] == "Bearer"
     assert steps["wrong_password_refused"] == {
         "step": "wrong_password_refused",
@@ -116,4 +129,17 @@ async def test_program_runs_against_natomedia_dev(compiled: Path, dev_server: De
     assert download["head_status"] == 200
     assert download["content_length"] == download["size_bytes"] > 0
     assert steps["articles"]["count"] >= 1
+    assert steps["my_downloads"]["count"] == 1
+    assert steps["my_downloads"]["rendition_label"]
+    assert steps["account_updated"]["language"] == "fr"
+    assert steps["session_ended"] == {
+        "step": "session_ended",
+        "listed": 2,
+        "current": 1,
+        "refresh_status": 401,
+    }
+    assert steps["exported"] == {"step": "exported", "email": email, "sessions": 1}
+    assert steps["email_changed"]["email"] == new_email
+    assert steps["logged_out_everywhere"]["password_changed"] is True
+    assert steps["account_deleted"] == {"step": "account_deleted", "ok": True}
     assert steps["done"] == {"step": "done", "ok": True}

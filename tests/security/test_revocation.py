@@ -21,6 +21,7 @@ import pytest
 from services.gateway.mail_sink import MailSink
 from tests.conftest import DatabaseFarm
 from tests.security.apps import (
+    STRONG_PASSWORD,
     assert_problem,
     auth_settings,
     create_app,
@@ -233,3 +234,30 @@ async def test_after_a_reset_news_refuses_the_old_token(
         assert await within(WITHIN_SECONDS, refused), "news still honours the revoked token"
         after = await news.post("/v1/news/articles", json=article, headers=bearer(stolen))
         assert_problem(after, 401, "invalid_token")
+
+
+async def test_a_deleted_account_and_logout_all_are_refused_by_media(
+    services: Services, mail_sink: MailSink
+) -> None:
+    leaving = (await verified_account(services.auth, mail_sink, "leaving@example.org"))[
+        "access_token"
+    ]
+    staying = (await verified_account(services.auth, mail_sink, "staying@example.org"))[
+        "access_token"
+    ]
+    async with services.media() as media:
+        path = await a_rendition(media)
+        leaving_url = await download_url(media, leaving, path)
+        staying_url = await download_url(media, staying, path)
+        listed = await media.get("/v1/media/me/downloads", headers=bearer(leaving))
+        assert len(listed.json()["items"]) == 1
+
+        deleted = await services.auth.request(
+            "DELETE", "/v1/auth/me", json={"password": STRONG_PASSWORD}, headers=bearer(leaving)
+        )
+        assert deleted.status_code == 204, deleted.text
+        await refuses(media, leaving, path, leaving_url)
+
+        out = await services.auth.post("/v1/auth/logout-all", headers=bearer(staying))
+        assert out.status_code == 204, out.text
+        await refuses(media, staying, path, staying_url)

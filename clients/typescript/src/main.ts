@@ -2,11 +2,13 @@
  * A frontend's first session against the NATO Multimedia API, typed end to end by the types
  * `openapi-typescript` generates from the API document (src/api.d.ts):
  * register, verify the email with the code it was sent, log in, refresh, list videos, get a
- * signed download URL (and check it with HEAD), list articles.
+ * signed download URL (and check it with HEAD), list articles; then the account page: download
+ * history, language, sessions, export, a new address (its code is the second line read),
+ * a new password, log out everywhere, delete the account.
  *
  *   NATOMEDIA_API_URL=http://127.0.0.1:8000 NATOMEDIA_EMAIL=me@example.org node dist/main.js
  *
- * The verification code is read from standard input, as a user would type it. Each step prints
+ * The codes are read from standard input, as a user would type them. Each step prints
  * one JSON line; the process exits non-zero on the first unexpected answer.
  */
 import { createInterface } from "node:readline/promises";
@@ -204,7 +206,90 @@ async function main(): Promise<void> {
     count: articles.items.length,
     first: articles.items[0]?.title ?? null,
   });
+
+  await lookAfterTheAccount(api, email, password, token);
   report("done", { ok: true });
+}
+
+/** The account page: history, settings, sessions, export, new address and password, erasure. */
+async function lookAfterTheAccount(
+  api: Api,
+  email: string,
+  password: string,
+  token: string,
+): Promise<void> {
+  const downloads = await api.call("listMyDownloads", ["get", "/v1/media/me/downloads"], 200, {
+    token,
+    query: { limit: 5 },
+  });
+  report("my_downloads", {
+    count: downloads.items.length,
+    rendition_label: downloads.items[0]?.rendition_label ?? null,
+  });
+
+  const updated = await api.call("updateAccount", ["patch", "/v1/auth/me"], 200, {
+    token,
+    body: { language: "fr" },
+  });
+  report("account_updated", { language: updated.language });
+
+  const other = await api.call("login", ["post", "/v1/auth/login"], 200, {
+    body: { email, password },
+  });
+  const sessions = await api.call("listSessions", ["get", "/v1/auth/sessions"], 200, { token });
+  const elsewhere = sessions.items.find((item) => !item.current);
+  if (elsewhere === undefined) throw new Error("the second login is not listed");
+  await api.call("deleteSession", ["delete", "/v1/auth/sessions/{session_id}"], 204, {
+    token,
+    path: { session_id: elsewhere.id },
+  });
+  try {
+    await api.call("refreshToken", ["post", "/v1/auth/token/refresh"], 200, {
+      body: { refresh_token: other.refresh_token },
+    });
+    throw new Error("an ended session refreshed its tokens");
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    report("session_ended", {
+      listed: sessions.items.length,
+      current: sessions.items.filter((item) => item.current).length,
+      refresh_status: error.status,
+    });
+  }
+
+  const exported = await api.call("exportAccount", ["get", "/v1/auth/me/export"], 200, { token });
+  report("exported", { email: exported.account["email"], sessions: exported.sessions.length });
+
+  const newEmail = `new-${email}`;
+  const asked = await api.call("changeEmail", ["post", "/v1/auth/me/email"], 202, {
+    token,
+    body: { new_email: newEmail, password },
+  });
+  report("email_change_requested", { new_email: newEmail, code_expires_in: asked.code_expires_in });
+  const moved = await api.call("verifyEmailChange", ["post", "/v1/auth/me/email/verify"], 200, {
+    token,
+    body: { code: await readCode() },
+  });
+  report("email_changed", { email: moved.email });
+
+  const newPassword = "Lantern-Quay-2031?";
+  const changed = await api.call("changePassword", ["put", "/v1/auth/me/password"], 200, {
+    token: moved.tokens.access_token,
+    body: { current_password: password, new_password: newPassword },
+  });
+  await api.call("logoutAll", ["post", "/v1/auth/logout-all"], 204, {
+    token: changed.access_token,
+  });
+  report("logged_out_everywhere", { password_changed: true });
+
+  const last = await api.call("login", ["post", "/v1/auth/login"], 200, {
+    body: { email: newEmail, password: newPassword },
+  });
+  await api.call("deleteAccount", ["delete", "/v1/auth/me"], 204, {
+    token: last.access_token,
+    body: { password: newPassword },
+  });
+  report("account_deleted", { ok: true });
 }
 
 main().catch((error: unknown) => {

@@ -170,6 +170,7 @@ async def register(
 )
 async def verify(
     body: VerifyRequest,
+    request: Request,
     session: SessionDep,
     service: Service,
     caller: Caller,
@@ -180,7 +181,12 @@ async def verify(
     password. Every session opened before the verification ends.
     """
     issued = await service.verify_email(
-        session, body.email, body.code, password=body.password, caller=caller
+        session,
+        body.email,
+        body.code,
+        password=body.password,
+        caller=caller,
+        user_agent=request.headers.get("user-agent"),
     )
     return _token_pair(issued)
 

@@ -240,6 +240,32 @@ class AuthService:
         token, claims = self.refresh_tokens.begin(user.id, user.session_epoch)
         return IssuedTokens(self._access(user, claims.family_id), token, claims.family_id)
 
+    def _sign_in(
+        self,
+        session: AsyncSession,
+        user: User | Credentials,
+        *,
+        caller: str,
+        user_agent: str | None,
+    ) -> IssuedTokens:
+        """A new session, with the row the account page lists (the refresh family's own row
+        still waits for its first refresh)."""
+        issued = self._issue(user)
+        now = self.clock.now()
+        session.add(
+            SignInSession(
+                id=issued.session_id,
+                user_id=user.id,
+                session_epoch=user.session_epoch,
+                created_at=now,
+                last_used_at=now,
+                expires_at=now + timedelta(seconds=self.settings.refresh_family_ttl_seconds),
+                client_address=caller[:64],
+                user_agent=(user_agent or "")[:256] or None,
+            )
+        )
+        return issued
+
     async def _credentials(self, session: AsyncSession, email: EmailAddress) -> Credentials | None:
         # Columns, not the entity: a login reads five values and changes none (but a rehash), so
         # the ORM's identity map and unit of work are all cost. On a core shared with hashing
@@ -361,6 +387,7 @@ class AuthService:
         *,
         password: str | None = None,
         caller: str,
+        user_agent: str | None = None,
     ) -> IssuedTokens:
         await self.limiter.hit(self.limits["verify"], "verify", caller)
         # Before the code, so a password the policy refuses spends no try.
@@ -390,7 +417,7 @@ class AuthService:
             await self._mark_verified(session, user)
         # Signing in with the emailed code counts as a login from this address.
         await self.known_addresses.remember(session, user.id, caller)
-        return self._issue(user)
+        return self._sign_in(session, user, caller=caller, user_agent=user_agent)
 
     async def resend_verification(
         self, session: AsyncSession, email: EmailAddress, *, caller: str
@@ -442,22 +469,7 @@ class AuthService:
                 update(User).where(User.id == user.id).values(password_hash=new_hash)
             )
         await self.known_addresses.remember(session, user.id, caller)
-        issued = self._issue(user)
-        # What the account page lists; the refresh family's own row still waits for a refresh.
-        now = self.clock.now()
-        session.add(
-            SignInSession(
-                id=issued.session_id,
-                user_id=user.id,
-                session_epoch=user.session_epoch,
-                created_at=now,
-                last_used_at=now,
-                expires_at=now + timedelta(seconds=self.settings.refresh_family_ttl_seconds),
-                client_address=caller[:64],
-                user_agent=(user_agent or "")[:256] or None,
-            )
-        )
-        return issued
+        return self._sign_in(session, user, caller=caller, user_agent=user_agent)
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> IssuedTokens:
         claims = self.refresh_tokens.read(refresh_token)

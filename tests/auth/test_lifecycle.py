@@ -377,7 +377,8 @@ async def test_session_addresses_are_cleared_after_30_days(
     kept = SignInSession.client_address.is_not(None)
 
     await purge_session_addresses(app.state.database, clock.now() + timedelta(days=29))
-    assert await count(app, SignInSession, kept) == 1
+    # The verification's session and the login's.
+    assert await count(app, SignInSession, kept) == 2
     await purge_session_addresses(app.state.database, clock.now() + timedelta(days=31))
     assert await count(app, SignInSession, kept) == 0
     # Its refresh tokens expired after 30 days too: the row itself is gone.
@@ -402,3 +403,26 @@ async def test_mail_retry_composes_the_new_notices_again_and_refuses_their_codes
             row = OutboxMessage(recipient="gone@example.org", kind=kind, subject="")
             with pytest.raises(CannotRetry, match="email change"):
                 await recomposer.compose(session, row)
+
+
+async def test_the_session_a_verification_starts_is_listed_at_once(
+    client: httpx.AsyncClient, mail_sink: MailSink
+) -> None:
+    email = "verified-session@example.org"
+    assert (await register(client, email)).status_code == 202
+    code = await latest_code(mail_sink, email)
+    verified = await client.post(
+        "/v1/auth/verify",
+        json={"email": email, "code": code},
+        headers={"User-Agent": "signup-tab"},
+    )
+    assert verified.status_code == 200, verified.text
+    pair = verified.json()
+
+    listed = await client.get("/v1/auth/sessions", headers=bearer(pair["access_token"]))
+    assert listed.status_code == 200, listed.text
+    [item] = listed.json()["items"]
+    assert item["id"] == sid(pair)
+    assert item["current"] is True
+    assert item["user_agent"] == "signup-tab"
+    assert item["client_address"] == "127.0.0.1"

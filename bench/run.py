@@ -694,7 +694,7 @@ class Bench:
         )
         self.measure(
             "token.protected",
-            "same read with require_principal (ES256 JWT, common verifier)",
+            "same read with Security(principal) (ES256 JWT, common verifier)",
             protected_read,
             reference="token.open",
             target=(">=", 0.90),

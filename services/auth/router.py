@@ -8,14 +8,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Form, Header, Request, Response, status
+from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import TypeAdapter
 
 from services.auth.account_cache import AccountCache
 from services.auth.account_reads import account_json
+from services.auth.auth import ClientBasicHeader, CurrentAccount, CurrentPrincipal
 from services.auth.dependencies import (
     Caller,
-    CurrentAccount,
     Service,
     account_id,
     auth_service,
@@ -61,7 +61,6 @@ from services.common.pagination import (
     encode_cursor,
 )
 from services.common.problems import problem_responses
-from services.common.security import TOKEN_REQUIRED, require_principal
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 well_known = APIRouter(tags=["auth"])
@@ -117,11 +116,10 @@ def _client(client: ApiClient) -> ApiClientOut:
     response_model=Account,
     summary="Read your account",
     responses=problem_responses(UNAUTHENTICATED),
-    openapi_extra=TOKEN_REQUIRED,
 )
-async def me(request: Request) -> Response:
+async def me(request: Request, principal: CurrentPrincipal) -> Response:
     """The account the access token belongs to."""
-    user_id = account_id(await require_principal(request))
+    user_id = account_id(principal)
     cache: AccountCache = request.app.state.account_cache
     body = cache.get(user_id)
     if body is None:
@@ -314,7 +312,6 @@ async def complete_password_reset(
     summary="Subscribe to or unsubscribe from the newsletter",
     response_model=Account,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def set_newsletter(
     body: NewsletterRequest, user: CurrentAccount, session: SessionDep, service: Service
@@ -329,7 +326,6 @@ async def set_newsletter(
     status_code=status.HTTP_201_CREATED,
     response_model=ApiClientCreated,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED, (403, "email_not_verified")),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_client(
     body: ClientCreateRequest,
@@ -365,7 +361,6 @@ async def create_client(
         },
         **problem_responses(VALIDATION, UNAUTHENTICATED),
     },
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def list_clients(
     user: CurrentAccount,
@@ -395,7 +390,6 @@ async def list_clients(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(UNAUTHENTICATED, (404, "not_found")),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def revoke_client(
     client_id: str, user: CurrentAccount, session: SessionDep, service: Service
@@ -435,7 +429,7 @@ async def client_credentials_token(
     response: Response,
     session: SessionDep,
     service: Service,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    authorization: ClientBasicHeader,
 ) -> ClientToken:
     """OAuth 2.0 client credentials (RFC 6749 §4.4): form fields or HTTP Basic.
 

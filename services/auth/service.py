@@ -48,12 +48,13 @@ from services.auth.models import ApiClient, CodePurpose, PasswordResetToken, Use
 from services.auth.outbox import MailWakeup, queue_mail
 from services.auth.passwords import PasswordHasher, failed_rules
 from services.auth.refresh_tokens import RefreshTokens
-from services.auth.tokens import DOWNLOAD_SCOPE, AccessTokenIssuer, IssuedAccessToken
+from services.auth.tokens import AccessTokenIssuer, IssuedAccessToken
 from services.common.clock import Clock
 from services.common.database import after_commit
 from services.common.problems import RateLimited
 from services.common.ratelimit import RateLimiter, rule
 from services.common.revocation import RevocationPublisher
+from services.common.scopes import MEDIA_DOWNLOAD
 
 CLIENT_ID_PREFIX = "nmc_"
 CLIENT_SECRET_PREFIX = "nms_"
@@ -603,7 +604,7 @@ class AuthService:
                     await self.limiter.retry_after(self.limits["token_failures"], *failures_key)
                 )
             raise InvalidClient(basic=basic)
-        if scope is not None and set(scope.split()) - {DOWNLOAD_SCOPE}:
+        if scope is not None and set(scope.split()) - {MEDIA_DOWNLOAD}:
             raise InvalidScope
         await self.limiter.hit(self.limits["token_client"], "token", client_id)
         return self.issuer.for_client(client.client_id)

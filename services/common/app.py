@@ -24,7 +24,7 @@ from services.common.public_cache import PublicCache, PublicCacheMiddleware
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
 from services.common.revocation import RevocationWatch
-from services.common.security import document_bearer_auth
+from services.common.security import document_anonymous_access
 from services.common.settings import ServiceSettings
 from services.common.telemetry import telemetry_config
 
@@ -144,7 +144,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        document_bearer_auth(schema)
+        document_anonymous_access(app, schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.setdefault(
             "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -27,16 +27,12 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 
+from services.common import scopes
 from services.common.http_cache import cached_json
 from services.common.problems import CODES_BY_STATUS, PROBLEM_JSON
 from services.common.request_id import RequestIdMiddleware
-from services.common.security import BEARER_AUTH, BEARER_SCHEME
-from services.gateway.operation_ids import (
-    BEARER_ROLES,
-    CLIENT_CREDENTIALS_SCOPES,
-    CLIENT_SECRET_OPERATIONS,
-    operation_id,
-)
+from services.common.security import BEARER_AUTH, CLIENT_BASIC, CLIENT_CREDENTIALS
+from services.gateway.operation_ids import operation_id
 from services.gateway.registry import SERVICE_NAMES, service
 
 Document = dict[str, Any]
@@ -67,24 +63,26 @@ Every response carries `X-Request-ID` (echoed when the client sends one).
 
 SECURITY_SCHEMES: Document = {
     BEARER_AUTH: {
-        **BEARER_SCHEME,
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
         "description": "An access token from `login`, `verifyEmail`, `refreshToken` or "
         "`issueClientToken`.",
     },
-    "clientBasic": {
+    CLIENT_BASIC: {
         "type": "http",
         "scheme": "basic",
         "description": "A partner's `client_id` and `client_secret` (RFC 6749 section 2.3.1); "
         "they may also be sent as form fields instead.",
     },
-    "clientCredentials": {
+    CLIENT_CREDENTIALS: {
         "type": "oauth2",
         "description": "Partner broadcasters: OAuth 2.0 client credentials (RFC 6749 section "
         "4.4), client id and secret from `createClient`.",
         "flows": {
-            "clientCredentials": {
+            CLIENT_CREDENTIALS: {
                 "tokenUrl": "/v1/auth/token",
-                "scopes": {"media:download": "Create signed download URLs for video files"},
+                "scopes": dict(scopes.CLIENT_SCOPES),
             }
         },
     },
@@ -345,31 +343,18 @@ def _complete_operation(
             result.gap(label, "no summary")
         if not route.description:
             result.gap(label, "no description (docstring)")
-    _complete_security(operation, name)
+    _complete_security(operation)
     field_name = _first_input(operation, schemas)
     _complete_responses(label, operation, result, field_name, health=health)
 
 
-def _complete_security(operation: Document, name: str | None) -> None:
-    if name in CLIENT_SECRET_OPERATIONS:
-        # `{}`: the credentials may come in the form body instead of the header.
-        operation["security"] = [{"clientBasic": []}, {}]
-        return
+def _complete_security(operation: Document) -> None:
+    # The services' own documents say which operations take which credentials (their routes'
+    # security dependencies); a token they require can also be refused.
     requirements: list[Document] = operation.get("security", [])
     if not any(BEARER_AUTH in requirement for requirement in requirements):
         return
-    # The route declares optional (`TOKEN_OPTIONAL`) with an anonymous alternative, `{}`.
     required = {} not in requirements
-    secured: list[Document] = [{BEARER_AUTH: list(BEARER_ROLES.get(name or "", []))}]
-    if name in CLIENT_CREDENTIALS_SCOPES:
-        secured.append({"clientCredentials": CLIENT_CREDENTIALS_SCOPES[name]})
-    others = [
-        requirement
-        for requirement in requirements
-        if requirement and BEARER_AUTH not in requirement
-    ]
-    # `{}` first: the call works anonymously and a token only adds to what it returns.
-    operation["security"] = ([] if required else [{}]) + secured + others
     responses: Document = operation.setdefault("responses", {})
     if required and "401" not in responses:
         responses["401"] = {"description": "The access token is missing, expired or invalid"}

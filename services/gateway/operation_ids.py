@@ -55,18 +55,6 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/news/readyz"): "getNewsReadiness",
 }
 
-# Operations that accept a partner's client-credentials token as well as an account's.
-CLIENT_CREDENTIALS_SCOPES: dict[str, list[str]] = {"createDownloadUrl": ["media:download"]}
-
-# Operations a partner calls with its client id and secret (HTTP Basic, or in the form body).
-CLIENT_SECRET_OPERATIONS = frozenset({"issueClientToken"})
-
-# Roles an account's token must carry (as scopes) beyond being valid.
-BEARER_ROLES: dict[str, list[str]] = {
-    name: ["editor"]
-    for name in ("createArticle", "updateArticle", "deleteArticle", "publishArticle")
-}
-
 _PARAMETER = re.compile(r"\{[^}]*\}")
 
 

@@ -15,14 +15,13 @@ from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
 from services.common.revocation import Revocations
-from services.common.security import TOKEN_REQUIRED
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
+from services.media.auth import Downloader
 from services.media.delivery import file_response
 from services.media.dependencies import (
     ClientAddressDep,
     ClockDep,
-    Downloader,
     RenditionFilesDep,
     SettingsDep,
     SignerDep,
@@ -184,7 +183,6 @@ async def get_thumbnail(
         (422, "validation_error"),
         (429, "rate_limited"),
     ),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_download_url(
     video_id: VideoId,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from services.common.jwt import Principal
 from services.common.pagination import InvalidCursor, decode_cursor, encode_cursor
 from services.common.revocation import token_epoch
+from services.common.scopes import MEDIA_DOWNLOAD
 from services.media.config import MediaSettings
 from services.media.exceptions import RenditionNotFound, VideoNotFound
 from services.media.models import DownloadGrant, Rendition, Video, VideoTag
@@ -233,13 +234,10 @@ class DownloadNotAllowed(Exception):
         self.code = code
 
 
-DOWNLOAD_SCOPE = "media:download"
-
-
 def check_may_download(principal: Principal) -> None:
     """Partner clients need the download scope; people need a verified email."""
     if principal.is_client:
-        if DOWNLOAD_SCOPE not in principal.scopes:
+        if MEDIA_DOWNLOAD not in principal.scopes:
             raise DownloadNotAllowed("insufficient_scope")
         return
     if not principal.email_verified:

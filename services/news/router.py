@@ -16,16 +16,9 @@ from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
 from services.common.public_cache import allow_public_cache
-from services.common.security import TOKEN_OPTIONAL, TOKEN_REQUIRED
 from services.news import service
-from services.news.dependencies import (
-    EditableArticle,
-    Editor,
-    Now,
-    ReaderIsEditor,
-    Settings,
-    SlugPath,
-)
+from services.news.auth import Editor, ReaderIsEditor
+from services.news.dependencies import EditableArticle, Now, Settings, SlugPath
 from services.news.feeds import (
     ATOM_MEDIA_TYPE,
     JSON_FEED_MEDIA_TYPE,
@@ -151,7 +144,6 @@ def _json(model: BaseModel) -> bytes:
     response_model=ArticlePage,
     summary="List articles",
     responses=BAD_TOKEN,
-    openapi_extra=TOKEN_OPTIONAL,
 )
 async def list_articles(
     request: Request,
@@ -225,7 +217,6 @@ async def list_articles(
         304: {"description": "The client's copy (If-None-Match / If-Modified-Since) is current"},
         **problem_responses((401, "invalid_token"), (404, "not_found")),
     },
-    openapi_extra=TOKEN_OPTIONAL,
 )
 async def read_article(
     request: Request,
@@ -304,7 +295,6 @@ def _editor_response(settings: Settings, article: ArticleRow, status_code: int =
     response_model=Article,
     summary="Create an article",
     responses={**EDITOR_ONLY, **problem_responses((422, "validation_error"))},
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_article(
     session: SessionDep, settings: Settings, now: Now, _: Editor, data: ArticleCreate
@@ -322,7 +312,6 @@ async def create_article(
     response_model=Article,
     summary="Change an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"), (422, "validation_error"))},
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def update_article(
     session: SessionDep, settings: Settings, now: Now, article: EditableArticle, data: ArticleUpdate
@@ -337,7 +326,6 @@ async def update_article(
     response_model=Article,
     summary="Publish an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def publish_article(
     session: SessionDep, settings: Settings, now: Now, article: EditableArticle
@@ -352,7 +340,6 @@ async def publish_article(
     status_code=204,
     summary="Delete an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def delete_article(session: SessionDep, article: EditableArticle) -> Response:
     """Editors only. The article is gone for good."""

@@ -9,20 +9,17 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Security
 from openapi_spec_validator import OpenAPIV31SpecValidator
 from pydantic import BaseModel
 
+from services.common import scopes
 from services.common.app import create_service_app
 from services.common.database import Database
+from services.common.jwt import Principal
 from services.common.pagination import Page
 from services.common.problems import PROBLEM_JSON, problem_responses
-from services.common.security import (
-    TOKEN_OPTIONAL,
-    TOKEN_REQUIRED,
-    bearer_principal,
-    require_principal,
-)
+from services.common.security import client_credentials, optional_principal, principal
 from services.common.settings import ServiceSettings
 from services.gateway import openapi
 from services.gateway.cli import main
@@ -93,9 +90,9 @@ def _auth(tmp_path: Path) -> FastAPI:
     class Item(BaseModel):
         email: str
 
-    @router.get("/me", response_model=Item, openapi_extra=TOKEN_REQUIRED)
-    async def me(request: Request) -> Any:
-        return {"email": (await require_principal(request)).subject}
+    @router.get("/me", response_model=Item)
+    async def me(caller: Annotated[Principal, Security(principal)]) -> Any:
+        return {"email": caller.subject}
 
     @router.get("/stray", response_model=Item, responses={404: {"description": "Gone"}})
     async def stray(item_id: int) -> Any:
@@ -105,9 +102,8 @@ def _auth(tmp_path: Path) -> FastAPI:
     async def token(grant_type: Annotated[str, Form()]) -> Any:
         return {"status": grant_type}
 
-    @router.get("/clients", response_model=Page[Item], openapi_extra=TOKEN_REQUIRED)
-    async def clients(request: Request) -> Any:
-        await require_principal(request)
+    @router.get("/clients", response_model=Page[Item])
+    async def clients(_: Annotated[Principal, Security(principal)]) -> Any:
         return {"items": [], "next_cursor": None}
 
     return _app("auth", router, tmp_path)
@@ -119,9 +115,10 @@ def _media(tmp_path: Path, *, own_media_item: bool = False) -> FastAPI:
     class Item(BaseModel):
         title: str
 
-    @router.get("/videos", response_model=Item, summary="List videos", openapi_extra=TOKEN_OPTIONAL)
-    async def videos(request: Request, q: str | None = None) -> Any:
-        await bearer_principal(request)
+    @router.get("/videos", response_model=Item, summary="List videos")
+    async def videos(
+        _: Annotated[Principal | None, Depends(optional_principal)], q: str | None = None
+    ) -> Any:
         return {"title": "x"}
 
     @router.get("/feed.atom", responses={200: {"content": {"application/atom+xml": {}}}})
@@ -138,11 +135,14 @@ def _media(tmp_path: Path, *, own_media_item: bool = False) -> FastAPI:
         "/videos/{video_id}/renditions/{rendition_id}/download-url",
         summary="Get a signed URL",
         responses=problem_responses((401, "invalid_token"), (403, "email_not_verified")),
-        openapi_extra=TOKEN_REQUIRED,
     )
-    async def download_url(request: Request, video_id: str, rendition_id: str) -> dict[str, str]:
+    async def download_url(
+        video_id: str,
+        rendition_id: str,
+        _: Annotated[Principal, Depends(principal)],
+        __: Annotated[str | None, Security(client_credentials, scopes=[scopes.MEDIA_DOWNLOAD])],
+    ) -> dict[str, str]:
         """Signs."""
-        await require_principal(request)
         return {"url": "x"}
 
     return _app("media", router, tmp_path)

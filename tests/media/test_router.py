@@ -315,7 +315,8 @@ async def test_openapi_documents_the_media_api(client: httpx.AsyncClient) -> Non
     download_url = paths["/v1/media/videos/{video_id}/renditions/{rendition_id}/download-url"]
     post = download_url["post"]
     assert post["summary"] == "Get a signed download URL"
-    assert post["security"] == [{"bearerAuth": []}]
+    # The partners' grant comes from the route's dependencies, not a table beside them.
+    assert post["security"] == [{"bearerAuth": []}, {"clientCredentials": ["media:download"]}]
     codes_403 = post["responses"]["403"]["content"][PROBLEM_JSON]["schema"]["allOf"][1]
     assert codes_403["properties"]["code"]["enum"] == ["email_not_verified", "insufficient_scope"]
     download = paths["/v1/media/downloads/{rendition_id}/{filename}"]

@@ -113,6 +113,7 @@ def _client(client: ApiClient) -> ApiClientOut:
 # Declared first: routes are matched in order, and /me is the hottest authenticated read.
 @router.get(
     "/me",
+    operation_id="getMe",
     response_model=Account,
     summary="Read your account",
     responses=problem_responses(UNAUTHENTICATED),
@@ -134,6 +135,7 @@ async def me(request: Request, principal: CurrentPrincipal) -> Response:
 
 @router.post(
     "/register",
+    operation_id="registerAccount",
     summary="Create an account",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RegisterResponse,
@@ -159,6 +161,7 @@ async def register(
 
 @router.post(
     "/verify",
+    operation_id="verifyEmail",
     summary="Verify your account",
     response_model=TokenPair,
     responses=problem_responses(
@@ -184,6 +187,7 @@ async def verify(
 
 @router.post(
     "/verify/resend",
+    operation_id="resendVerification",
     summary="Send a new verification code",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CodeRequested,
@@ -205,6 +209,7 @@ async def resend_verification(
 
 @router.post(
     "/login",
+    operation_id="login",
     summary="Log in",
     response_model=TokenPair,
     responses=problem_responses(
@@ -227,6 +232,7 @@ async def login(
 
 @router.post(
     "/token/refresh",
+    operation_id="refreshToken",
     summary="Refresh a token pair",
     response_model=TokenPair,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
@@ -239,6 +245,7 @@ async def refresh(body: RefreshRequest, session: SessionDep, service: Service) -
 
 @router.post(
     "/logout",
+    operation_id="logout",
     summary="Log out",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
@@ -254,6 +261,7 @@ async def logout(body: RefreshRequest, session: SessionDep, service: Service) ->
 
 @router.post(
     "/password-reset",
+    operation_id="requestPasswordReset",
     summary="Request a password reset code",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CodeRequested,
@@ -271,6 +279,7 @@ async def request_password_reset(
 
 @router.post(
     "/password-reset/verify",
+    operation_id="verifyPasswordReset",
     summary="Verify a password reset code",
     response_model=ResetTokenResponse,
     responses=problem_responses(VALIDATION, *CODE_ERRORS, RATE_LIMITED),
@@ -292,6 +301,7 @@ async def verify_password_reset(
 
 @router.post(
     "/password-reset/complete",
+    operation_id="completePasswordReset",
     summary="Create a new password",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
@@ -309,6 +319,7 @@ async def complete_password_reset(
 
 @router.put(
     "/me/newsletter",
+    operation_id="setNewsletter",
     summary="Subscribe to or unsubscribe from the newsletter",
     response_model=Account,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
@@ -322,6 +333,7 @@ async def set_newsletter(
 
 @router.post(
     "/clients",
+    operation_id="createClient",
     summary="Create an API client",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiClientCreated,
@@ -342,6 +354,7 @@ async def create_client(
 
 @router.get(
     "/clients",
+    operation_id="listClients",
     summary="List your API clients",
     response_model=Page[ApiClientOut],
     responses={
@@ -386,6 +399,7 @@ async def list_clients(
 
 @router.delete(
     "/clients/{client_id}",
+    operation_id="deleteClient",
     summary="Revoke an API client",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
@@ -413,6 +427,7 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
 
 @router.post(
     "/token",
+    operation_id="issueClientToken",
     summary="Get a client-credentials token",
     response_model=ClientToken,
     responses=problem_responses(
@@ -457,6 +472,7 @@ async def client_credentials_token(
 
 @well_known.get(
     "/.well-known/jwks.json",
+    operation_id="getJwks",
     summary="Get the token signing keys",
     responses={
         200: {

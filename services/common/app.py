@@ -101,8 +101,9 @@ def create_service_app(
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
-    app.include_router(health_router())
-    app.include_router(health_router(prefix), include_in_schema=False)
+    service_name = prefix.rstrip("/").rpartition("/")[2]
+    app.include_router(health_router(service=service_name))
+    app.include_router(health_router(prefix, service=service_name), include_in_schema=False)
     _register_problem_schema(app)
 
     # Added innermost first: the request id wraps everything, so even a 413 carries one.

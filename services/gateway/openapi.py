@@ -1,12 +1,11 @@
 """The one API document frontends build against: the three services' schemas, merged.
 
 Each service describes itself (`app.openapi()`); the gateway merges those into one OpenAPI 3.1
-document with one server, a tag per service, the two security schemes, the public operation
-names from `operation_ids`, and every error response spelled out as `application/problem+json`
-with the `code` values it can carry, so a generated client can switch on `code` with types.
-Nothing here starts a server: `natomedia openapi` and the committed `openapi.json` come from
-the same function the dev gateway serves at `/openapi.json`.
-"""
+document with one server, a tag per service, the security schemes, the public operation names
+the routes give (`operation_id=`), and every error response spelled out as
+`application/problem+json` with the `code` values it can carry, so a generated client can switch
+on `code` with types. Nothing here starts a server: `natomedia openapi` and the committed
+`openapi.json` come from the same function the dev gateway serves at `/openapi.json`."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import copy
 import json
 import re
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -32,7 +30,6 @@ from services.common.http_cache import cached_json
 from services.common.problems import CODES_BY_STATUS, PROBLEM_JSON
 from services.common.request_id import RequestIdMiddleware
 from services.common.security import BEARER_AUTH, CLIENT_BASIC, CLIENT_CREDENTIALS
-from services.gateway.operation_ids import operation_id
 from services.gateway.registry import SERVICE_NAMES, service
 
 Document = dict[str, Any]
@@ -175,10 +172,7 @@ def merge_documents(apps: Mapping[str, FastAPI], *, server_url: str) -> Merge:
 
 
 def _service_schema(app: FastAPI) -> Document:
-    # A GET+HEAD route gets FastAPI's id twice; the ids are replaced below anyway.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Duplicate Operation ID", category=UserWarning)
-        return copy.deepcopy(app.openapi())
+    return copy.deepcopy(app.openapi())
 
 
 def _operations(schema: Document) -> Iterator[tuple[str, str, Document]]:
@@ -333,11 +327,8 @@ def _complete_operation(
     label = f"{method.upper()} {path}"
     health = path.endswith(HEALTH_PATHS)
     operation["tags"] = ["health" if health else service_name]
-    name = operation_id(method, path)
-    if name is None:
-        result.gap(label, "no operationId in services/gateway/operation_ids.py")
-    else:
-        operation["operationId"] = name
+    if route is not None and route.operation_id is None:
+        result.gap(label, "no operation_id= on the route")
     if not health and route is not None:
         if route.summary is None:
             result.gap(label, "no summary")

@@ -59,6 +59,7 @@ FILE_HEADERS = {
 
 @router.get(
     "/videos",
+    operation_id="listVideos",
     response_model=VideoPage,
     summary="List videos",
     tags=["catalogue"],
@@ -125,6 +126,7 @@ async def list_videos(
 
 @router.get(
     "/videos/{video_id}",
+    operation_id="getVideo",
     response_model=VideoDetail,
     summary="Get a video with its renditions",
     tags=["catalogue"],
@@ -144,6 +146,7 @@ async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) 
 
 @router.get(
     "/videos/{video_id}/thumbnail.jpg",
+    operation_id="getVideoThumbnail",
     summary="A still image of the video",
     tags=["catalogue"],
     response_class=Response,
@@ -172,6 +175,7 @@ async def get_thumbnail(
 
 @router.post(
     "/videos/{video_id}/renditions/{rendition_id}/download-url",
+    operation_id="createDownloadUrl",
     response_model=DownloadUrl,
     summary="Get a signed download URL",
     tags=["downloads"],
@@ -240,7 +244,7 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     DOWNLOAD_PATH,
-    operation_id="download_file",
+    operation_id="downloadFile",
     summary="Download a file through a signed URL",
     tags=["downloads"],
     response_class=Response,
@@ -248,7 +252,7 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 @router.head(
     DOWNLOAD_PATH,
-    operation_id="download_file_head",
+    operation_id="headDownloadFile",
     summary="Headers of a download (size, ETag, digest) without the body",
     tags=["downloads"],
     response_class=Response,

@@ -141,6 +141,7 @@ def _json(model: BaseModel) -> bytes:
 
 @router.get(
     "/articles",
+    operation_id="listArticles",
     response_model=ArticlePage,
     summary="List articles",
     responses=BAD_TOKEN,
@@ -211,6 +212,7 @@ async def list_articles(
 
 @router.get(
     "/articles/{slug}",
+    operation_id="getArticle",
     response_model=Article,
     summary="Read an article",
     responses={
@@ -241,6 +243,7 @@ async def read_article(
 
 @router.get(
     "/feed.json",
+    operation_id="getJsonFeed",
     summary="JSON Feed",
     # A plain Response: FastAPI would otherwise also claim an application/json answer.
     response_class=Response,
@@ -264,6 +267,7 @@ async def read_json_feed(request: Request, session: SessionDep, settings: Settin
 
 @router.get(
     "/feed.atom",
+    operation_id="getAtomFeed",
     summary="Atom feed",
     response_class=Response,
     responses={200: {"content": {ATOM_MEDIA_TYPE: {}}, "description": "Atom 1.0 (RFC 4287)"}},
@@ -291,6 +295,7 @@ def _editor_response(settings: Settings, article: ArticleRow, status_code: int =
 
 @router.post(
     "/articles",
+    operation_id="createArticle",
     status_code=201,
     response_model=Article,
     summary="Create an article",
@@ -309,6 +314,7 @@ async def create_article(
 
 @router.patch(
     "/articles/{slug}",
+    operation_id="updateArticle",
     response_model=Article,
     summary="Change an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"), (422, "validation_error"))},
@@ -323,6 +329,7 @@ async def update_article(
 
 @router.post(
     "/articles/{slug}/publish",
+    operation_id="publishArticle",
     response_model=Article,
     summary="Publish an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},
@@ -337,6 +344,7 @@ async def publish_article(
 
 @router.delete(
     "/articles/{slug}",
+    operation_id="deleteArticle",
     status_code=204,
     summary="Delete an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},

@@ -102,9 +102,10 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     service_name = prefix.rstrip("/").rpartition("/")[2]
-    app.include_router(health_router(service=service_name))
-    app.include_router(health_router(prefix, service=service_name), include_in_schema=False)
-    _register_problem_schema(app)
+    # Documented at its public path, as the gateway serves it; `/healthz` is for the orchestrator.
+    app.include_router(health_router(prefix, service=service_name))
+    app.include_router(health_router(service=service_name), include_in_schema=False)
+    complete_openapi(app)
 
     # Added innermost first: the request id wraps everything, so even a 413 carries one.
     app.add_middleware(CatchAllMiddleware)
@@ -138,7 +139,8 @@ def create_service_app(
     return app
 
 
-def _register_problem_schema(app: FastAPI) -> None:
+def complete_openapi(app: FastAPI) -> None:
+    """The problem schema, 422s as problems and optional tokens in `app.openapi()`."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -226,9 +226,6 @@ class AuthService:
         )
 
     async def _credentials(self, session: AsyncSession, email: EmailAddress) -> Credentials | None:
-        # Columns, not the entity: a login reads five values and changes none (but a rehash), so
-        # the ORM's identity map and unit of work are all cost. On a core shared with hashing
-        # every line a login runs is paid again on a cold cache.
         # On a connection of its own, returned to the pool before the hash: logins waiting for
         # the hashing thread must not hold every pooled connection the other requests need.
         engine = session.bind

@@ -146,9 +146,7 @@ class UnitOfWork:
     """One session, committed when the block ends normally (then its after-commit actions run),
     rolled back when it raises, closed either way.
 
-    What `SessionDep` gives a route, for a route that opens it itself: a generator dependency
-    costs FastAPI more per request (an exit stack and a shielded cancel scope) than the login's
-    own database read.
+    What `SessionDep` gives a route, for work outside requests (commands, the outbox sender).
     """
 
     def __init__(self, database: Database) -> None:

@@ -48,7 +48,7 @@ from services.auth.schemas import (
 )
 from services.auth.service import IssuedTokens
 from services.common.database import SessionDep
-from services.common.http_cache import cached_json
+from services.common.http_cache import conditional_response
 from services.common.pagination import (
     Cursor,
     InvalidCursor,
@@ -472,7 +472,7 @@ async def client_credentials_token(
 async def jwks(request: Request) -> Response:
     """The public keys that sign access tokens (several during a key rotation)."""
     body: bytes = request.app.state.jwks_bytes
-    return cached_json(
+    return conditional_response(
         request,
         body,
         headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},

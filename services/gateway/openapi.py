@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.common import scopes
 from services.common.app import complete_openapi
-from services.common.http_cache import cached_json
+from services.common.http_cache import conditional_response
 from services.common.problems import CODES_BY_STATUS, PROBLEM_JSON
 from services.common.request_id import RequestIdMiddleware
 from services.common.security import BEARER_AUTH, CLIENT_BASIC, CLIENT_CREDENTIALS, api_routes
@@ -568,7 +568,7 @@ def document_app(document: Callable[[], Document]) -> FastAPI:
     async def openapi_json(request: Request) -> Response:
         if "body" not in cache:
             cache["body"] = render(document()).encode()
-        return cached_json(request, cache["body"])
+        return conditional_response(request, cache["body"])
 
     @app.get("/docs")
     async def docs() -> HTMLResponse:

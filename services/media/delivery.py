@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 
 from services.common.bounded import keep_newest
 from services.common.database import Database
-from services.common.http_cache import etag_matches
+from services.common.http_cache import is_fresh
 from services.media.exceptions import FileMissing, RangeNotSatisfiable
 from services.media.models import Rendition
 from services.media.storage import Storage
@@ -148,7 +148,7 @@ async def file_response(
     accel_prefix: str | None,
 ) -> Response:
     headers = file.headers()
-    if etag_matches(request.headers.get("if-none-match"), file.etag):
+    if is_fresh(request, file.etag):
         return Response(status_code=304, headers={"ETag": file.etag, "Cache-Control": "private"})
 
     if accel_prefix is not None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from services.common.database import SessionDep
-from services.common.http_cache import cached_json, etag_matches, strong_etag
+from services.common.http_cache import conditional_response
 from services.common.instants import AwareInstant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
@@ -119,7 +119,7 @@ async def list_videos(
         next_cursor=next_cursor,
     )
     allow_public_cache(request)
-    return cached_json(
+    return conditional_response(
         request, page.model_dump_json().encode(), headers={"Cache-Control": "no-cache"}
     )
 
@@ -141,7 +141,7 @@ async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) 
     detail = await detail_reads.video_detail(request.app.state.database.engine, video_id, settings)
     body = detail.model_dump_json().encode()
     allow_public_cache(request)
-    return cached_json(request, body, headers={"Cache-Control": "no-cache"})
+    return conditional_response(request, body, headers={"Cache-Control": "no-cache"})
 
 
 @router.get(
@@ -164,13 +164,13 @@ async def get_thumbnail(
     if video.thumbnail_key is None:
         raise VideoNotFound
     chunks = [chunk async for chunk in storage.read(video.thumbnail_key)]
-    image = b"".join(chunks)
-    etag = strong_etag(image)
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
     allow_public_cache(request)
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(image, media_type="image/jpeg", headers=headers)
+    return conditional_response(
+        request,
+        b"".join(chunks),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 @router.post(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from services.common.database import SessionDep
-from services.common.http_cache import etag_matches, strong_etag
+from services.common.http_cache import conditional_response
 from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
@@ -105,34 +104,10 @@ def _conditional(
     last_modified: datetime | None = None,
     vary: str | None = None,
 ) -> Response:
-    """200 with a strong ETag, or 304 when the client's copy is current (RFC 9110 §13)."""
-    etag = strong_etag(body)
-    headers = {"ETag": etag, "Cache-Control": cache_control}
-    if vary:
-        headers["Vary"] = vary
-    if last_modified is not None:
-        headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        fresh = etag_matches(if_none_match, etag)
-    else:
-        fresh = _not_modified_since(request.headers.get("if-modified-since"), last_modified)
-    if fresh:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
-
-
-def _not_modified_since(header: str | None, last_modified: datetime | None) -> bool:
-    if header is None or last_modified is None:
-        return False
-    try:
-        since = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return False  # an unreadable date is ignored, as RFC 9110 asks
-    if since.tzinfo is None:
-        return False
-    # HTTP dates have whole seconds.
-    return last_modified.replace(microsecond=0) <= since
+    headers = {"Cache-Control": cache_control, **({"Vary": vary} if vary else {})}
+    return conditional_response(
+        request, body, media_type=media_type, headers=headers, last_modified=last_modified
+    )
 
 
 def _json(model: BaseModel) -> bytes:

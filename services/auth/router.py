@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import unquote_plus
 
@@ -51,10 +50,9 @@ from services.common.database import SessionDep
 from services.common.http_cache import conditional_response
 from services.common.pagination import (
     Cursor,
-    InvalidCursor,
     Limit,
     Page,
-    decode_cursor,
+    decode_position,
     encode_cursor,
 )
 from services.common.problems import problem_responses
@@ -373,11 +371,8 @@ async def list_clients(
     """The account's active API clients, oldest first (secrets are never shown again)."""
     after = None
     if cursor is not None:
-        created_at, client_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(str(created_at)), str(client_id))
-        except ValueError as exc:
-            raise InvalidCursor from exc
+        _, created_at, client_id = decode_position(cursor, id_type="str")
+        after = (created_at, client_id)
     rows, more = await service.list_clients(session, user, limit=limit, after=after)
     next_cursor = (
         encode_cursor(rows[-1].created_at.isoformat(), rows[-1].client_id) if more else None

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from services.common.jwt import Principal
-from services.common.pagination import InvalidCursor, decode_cursor, encode_cursor
+from services.common.pagination import InvalidCursor, decode_position, encode_cursor
 from services.common.revocation import token_epoch
 from services.common.scopes import MEDIA_DOWNLOAD
 from services.media.config import MediaSettings
@@ -73,16 +73,10 @@ def _filtered(statement: Select[Video], filters: VideoFilters) -> Select[Video]:
 
 
 def _cursor_position(cursor: str, order: Order) -> tuple[datetime, uuid.UUID]:
-    mode, instant, video_id = decode_cursor(cursor, 3)
+    (mode,), at, video_id = decode_position(cursor, leading=1)
     if mode != order[0]:
         raise InvalidCursor
-    try:
-        parsed = datetime.fromisoformat(str(instant))
-        if parsed.tzinfo is None:
-            raise InvalidCursor
-        return parsed.astimezone(UTC), uuid.UUID(str(video_id))
-    except (ValueError, OverflowError) as exc:
-        raise InvalidCursor from exc
+    return at, video_id
 
 
 async def list_videos(

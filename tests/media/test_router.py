@@ -287,6 +287,7 @@ async def test_detail_etag_and_304(client: httpx.AsyncClient, catalogue: Catalog
     assert len(refreshed.json()["renditions"]) == 2
 
 
+@pytest.mark.usefixtures("ffprobe")
 async def test_thumbnail(client: httpx.AsyncClient, catalogue: Catalogue) -> None:
     ingested = await catalogue.ingest()
     video = (await client.get(f"/v1/media/videos/{ingested.video_id}")).json()

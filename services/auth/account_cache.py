@@ -1,5 +1,7 @@
 """`GET /me` bodies kept in memory between changes, so the hottest read skips the database.
 
+Bend kept for the bench row "GET /v1/auth/me" (with and without it in bench/README.md).
+
 What /me shows changes only through this service: the email is fixed, `created_at` too, and
 `email_verified` and `newsletter` change in three calls (verify, a password reset that proves
 the address, the newsletter switch). Each of them reports the change once its transaction has

@@ -19,17 +19,24 @@ from services.news.models import Article
 from services.news.service import get_article
 
 
-async def news_settings(request: Request) -> NewsSettings:
+async def get_settings(request: Request) -> NewsSettings:
     settings: NewsSettings = request.app.state.settings
     return settings
 
 
-async def now(request: Request) -> datetime:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
+    return clock
+
+
+SettingsDep = Annotated[NewsSettings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+async def now(clock: ClockDep) -> datetime:
     return clock.now()
 
 
-Settings = Annotated[NewsSettings, Depends(news_settings)]
 Now = Annotated[datetime, Depends(now)]
 SlugPath = Annotated[str, Path(max_length=120, description="The article's slug")]
 

@@ -17,7 +17,8 @@ from services.common.problems import FieldError, ProblemError, problem_responses
 from services.common.public_cache import allow_public_cache
 from services.news import service
 from services.news.auth import Editor, ReaderIsEditor
-from services.news.dependencies import EditableArticle, Now, Settings, SlugPath
+from services.news.config import NewsSettings
+from services.news.dependencies import EditableArticle, Now, SettingsDep, SlugPath
 from services.news.feeds import (
     ATOM_MEDIA_TYPE,
     JSON_FEED_MEDIA_TYPE,
@@ -65,11 +66,11 @@ JSON_FEED_EXAMPLE = {
 }
 
 
-def _public(settings: Settings) -> str:
+def _public(settings: NewsSettings) -> str:
     return f"public, max-age={settings.cache_max_age_seconds}"
 
 
-def _fields(settings: Settings, article: ArticleRow | service.ListedArticle) -> dict[str, Any]:
+def _fields(settings: NewsSettings, article: ArticleRow | service.ListedArticle) -> dict[str, Any]:
     return {
         "id": article.id,
         "slug": article.slug,
@@ -86,11 +87,11 @@ def _fields(settings: Settings, article: ArticleRow | service.ListedArticle) -> 
     }
 
 
-def _summary(settings: Settings, article: ArticleRow | service.ListedArticle) -> ArticleSummary:
+def _summary(settings: NewsSettings, article: ArticleRow | service.ListedArticle) -> ArticleSummary:
     return ArticleSummary(**_fields(settings, article))
 
 
-def _full(settings: Settings, article: ArticleRow) -> Article:
+def _full(settings: NewsSettings, article: ArticleRow) -> Article:
     # Built in one validation, not a summary dumped and validated again.
     return Article(**_fields(settings, article), body=article.body, created_at=article.created_at)
 
@@ -124,7 +125,7 @@ def _json(model: BaseModel) -> bytes:
 async def list_articles(
     request: Request,
     session: SessionDep,
-    settings: Settings,
+    settings: SettingsDep,
     editor: ReaderIsEditor,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -198,7 +199,7 @@ async def list_articles(
 async def read_article(
     request: Request,
     session: SessionDep,
-    settings: Settings,
+    settings: SettingsDep,
     editor: ReaderIsEditor,
     slug: SlugPath,
 ) -> Response:
@@ -229,7 +230,7 @@ async def read_article(
         }
     },
 )
-async def read_json_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
+async def read_json_feed(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The latest published articles as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
     articles = await service.latest_published(session, settings.feed_size)
     allow_public_cache(request)
@@ -247,7 +248,7 @@ async def read_json_feed(request: Request, session: SessionDep, settings: Settin
     response_class=Response,
     responses={200: {"content": {ATOM_MEDIA_TYPE: {}}, "description": "Atom 1.0 (RFC 4287)"}},
 )
-async def read_atom_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
+async def read_atom_feed(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The latest published articles as an Atom 1.0 feed, for feed readers."""
     articles = await service.latest_published(session, settings.feed_size)
     allow_public_cache(request)
@@ -259,7 +260,9 @@ async def read_atom_feed(request: Request, session: SessionDep, settings: Settin
     )
 
 
-def _editor_response(settings: Settings, article: ArticleRow, status_code: int = 200) -> Response:
+def _editor_response(
+    settings: NewsSettings, article: ArticleRow, status_code: int = 200
+) -> Response:
     return Response(
         _json(_full(settings, article)),
         status_code=status_code,
@@ -277,7 +280,7 @@ def _editor_response(settings: Settings, article: ArticleRow, status_code: int =
     responses={**EDITOR_ONLY, **problem_responses((422, "validation_error"))},
 )
 async def create_article(
-    session: SessionDep, settings: Settings, now: Now, _: Editor, data: ArticleCreate
+    session: SessionDep, settings: SettingsDep, now: Now, _: Editor, data: ArticleCreate
 ) -> Response:
     """Editors only. The slug is made from the title (`-2`, `-3`… when taken); the body is
     sanitised."""
@@ -295,7 +298,11 @@ async def create_article(
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"), (422, "validation_error"))},
 )
 async def update_article(
-    session: SessionDep, settings: Settings, now: Now, article: EditableArticle, data: ArticleUpdate
+    session: SessionDep,
+    settings: SettingsDep,
+    now: Now,
+    article: EditableArticle,
+    data: ArticleUpdate,
 ) -> Response:
     """Editors only. Fields left out keep their values; the slug never changes."""
     await service.update_article(session, article, data, now=now)
@@ -310,7 +317,7 @@ async def update_article(
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},
 )
 async def publish_article(
-    session: SessionDep, settings: Settings, now: Now, article: EditableArticle
+    session: SessionDep, settings: SettingsDep, now: Now, article: EditableArticle
 ) -> Response:
     """Editors only. Makes a draft public; publishing again changes nothing."""
     await service.publish_article(session, article, now=now)

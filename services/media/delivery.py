@@ -82,6 +82,7 @@ class RenditionFiles:
         if cached is not None:
             self._entries.move_to_end(rendition_id)
             return cached
+        # Its own short session: download routes take no request session (a hit needs none).
         async with self._database.sessionmaker() as session:
             row = (
                 await session.execute(

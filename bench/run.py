@@ -694,7 +694,7 @@ class Bench:
         )
         self.measure(
             "token.protected",
-            "same read with require_principal (ES256 JWT, common verifier)",
+            "same read with Security(principal) (ES256 JWT, common verifier)",
             protected_read,
             reference="token.open",
             target=(">=", 0.90),
@@ -772,7 +772,8 @@ class Bench:
                     our_login,
                     "auth",
                     reference="login.peer",
-                    target=(">=", 1.0),
+                    # A guard, not a goal: both logins are one Argon2id hash, so equal is the limit.
+                    target=(">=", 0.9),
                 ),
             ],
             rounds=self.options.login_rounds,

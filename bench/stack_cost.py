@@ -6,7 +6,7 @@ Calls each app directly with a fixed GET and reports the best round's CPU time p
 a middleware or dependency change shows up even on a busy machine where wrk numbers are noise:
 a bare ASGI callable, plain FastAPI returning the same bytes, the service factory
 (`create_service_app`, every middleware) on an open route, and the same route calling
-`require_principal` with a cached token.
+`Security(principal)` with a cached token.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ async def main(requests: int, rounds: int) -> None:
         ("bare ASGI callable", bare, "/v1/media/bench/open", []),
         ("plain FastAPI route", plain_fastapi(), "/v1/media/bench/open", []),
         ("service factory, open route", service, token_app.READ_PATH, []),
-        ("service factory, require_principal", protected, token_app.READ_PATH, bearer),
+        ("service factory, Security(principal)", protected, token_app.READ_PATH, bearer),
     ]
     best = {name: float("inf") for name, *_ in cases}
     async with (

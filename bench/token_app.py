@@ -1,4 +1,4 @@
-"""Bench-only app: one media-style read, with and without the common bearer-token check.
+"""Bench-only app: one media-style read, with and without the common bearer-token dependency.
 
 The media service has no token-protected read that skips the database, so the cost of token
 verification is measured here: the same factory (`create_service_app`, every middleware), the
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response, Security
 
 from services.common.app import create_service_app
 from services.common.database import Database
-from services.common.security import TOKEN_REQUIRED, build_token_verifier, require_principal
+from services.common.jwt import Principal
+from services.common.security import build_token_verifier, principal
 from services.common.settings import ServiceSettings
 
 BODY = Path(os.environ["BENCH_TOKEN_APP_BODY"]).read_bytes()
@@ -32,9 +34,8 @@ def create_app(protected: bool | None = None) -> FastAPI:
     router = APIRouter(prefix="/v1/media")
     if protected:
 
-        @router.get("/bench/read", openapi_extra=TOKEN_REQUIRED)
-        async def protected_read(request: Request) -> Response:
-            await require_principal(request)
+        @router.get("/bench/read")
+        async def protected_read(_: Annotated[Principal, Security(principal)]) -> Response:
             return Response(BODY, media_type="application/json")
     else:
 

@@ -1,5 +1,7 @@
 """`GET /me` bodies kept in memory between changes, so the hottest read skips the database.
 
+Bend kept for the bench row "GET /v1/auth/me" (with and without it in bench/README.md).
+
 What /me shows changes only through this service: `created_at` is fixed, and `email_verified`,
 `email`, `newsletter` and `language` change in a few calls (verify, a password reset that proves
 the address, an email change or its undoing, the newsletter switch, `PATCH /me`, erasure). Each

@@ -25,8 +25,7 @@ _JSON = TypeAdapter(dict[str, Any])
 
 async def account_json(engine: AsyncEngine, user_id: uuid.UUID) -> bytes | None:
     """The `Account` body of `user_id`, or None when there is no such account."""
-    # A connection, not a session: nothing to flush or commit; returning it to the pool ends
-    # the read-only transaction.
+    # Its own connection, not a request session: read-only, so returning it ends the transaction.
     async with engine.connect() as connection:
         row = (await connection.execute(_ACCOUNT, {"user_id": user_id})).first()
     if row is None:

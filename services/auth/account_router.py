@@ -23,14 +23,14 @@ from services.auth.account_schemas import (
     SessionList,
     SessionOut,
 )
-from services.auth.dependencies import Caller, CurrentAccount, Service
+from services.auth.auth import CurrentAccount, CurrentPrincipal
+from services.auth.dependencies import Caller, Service
 from services.auth.lifecycle import AccountLifecycle
 from services.auth.router import NO_STORE, RATE_LIMITED, UNAUTHENTICATED, VALIDATION, _account
 from services.auth.schemas import Account, CodeRequested, TokenPair
 from services.auth.service import IssuedTokens
 from services.common.database import SessionDep
 from services.common.problems import InvalidToken, problem_responses
-from services.common.security import TOKEN_REQUIRED, require_principal
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -46,11 +46,10 @@ Lifecycle = Annotated[AccountLifecycle, Depends(lifecycle)]
 
 
 async def current_session_id(
-    request: Request, session: SessionDep, rules: Lifecycle
+    principal: CurrentPrincipal, session: SessionDep, rules: Lifecycle
 ) -> uuid.UUID | None:
     """The session (`sid`) the access token was issued to; a session ended on its own from the
     account page is refused here at once (elsewhere its token expires within minutes)."""
-    principal = await require_principal(request)
     raw = principal.claims.get("sid")
     if not isinstance(raw, str):
         return None
@@ -81,11 +80,11 @@ def _user_agent(request: Request) -> str | None:
 @router.put(
     "/me/password",
     summary="Change your password",
+    operation_id="changePassword",
     response_model=TokenPair,
     responses=problem_responses(
         VALIDATION, UNAUTHENTICATED, WRONG_PASSWORD, (422, "weak_password"), RATE_LIMITED
     ),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def change_password(
     body: PasswordChangeRequest,
@@ -116,10 +115,10 @@ async def change_password(
 @router.post(
     "/logout-all",
     summary="Log out everywhere",
+    operation_id="logoutAll",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(UNAUTHENTICATED),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def logout_all(user: CurrentAccount, session: SessionDep, rules: Lifecycle) -> Response:
     """End every session of the account, this one included: refresh tokens at once, access
@@ -131,9 +130,9 @@ async def logout_all(user: CurrentAccount, session: SessionDep, rules: Lifecycle
 @router.get(
     "/sessions",
     summary="List your sessions",
+    operation_id="listSessions",
     response_model=SessionList,
     responses=problem_responses(UNAUTHENTICATED),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def list_sessions(
     user: CurrentAccount, this_session: ThisSession, session: SessionDep, rules: Lifecycle
@@ -159,10 +158,10 @@ async def list_sessions(
 @router.delete(
     "/sessions/{session_id}",
     summary="End one session",
+    operation_id="deleteSession",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(UNAUTHENTICATED, (404, "not_found"), VALIDATION),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def delete_session(
     session_id: uuid.UUID,
@@ -180,12 +179,12 @@ async def delete_session(
 @router.post(
     "/me/email",
     summary="Change your email address",
+    operation_id="changeEmail",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CodeRequested,
     responses=problem_responses(
         VALIDATION, UNAUTHENTICATED, WRONG_PASSWORD, (422, "unsupported_address"), RATE_LIMITED
     ),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def change_email(
     body: EmailChangeRequest,
@@ -209,11 +208,11 @@ async def change_email(
 @router.post(
     "/me/email/verify",
     summary="Confirm your new email address",
+    operation_id="verifyEmailChange",
     response_model=AccountWithTokens,
     responses=problem_responses(
         VALIDATION, UNAUTHENTICATED, *CODE_ERRORS, (409, "email_taken"), RATE_LIMITED
     ),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def verify_email_change(
     body: EmailChangeCode,
@@ -243,6 +242,7 @@ async def verify_email_change(
 @router.post(
     "/me/email/undo",
     summary="Undo an email change",
+    operation_id="undoEmailChange",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(VALIDATION, *CODE_ERRORS, (409, "email_taken"), RATE_LIMITED),
@@ -261,9 +261,9 @@ async def undo_email_change(
 @router.patch(
     "/me",
     summary="Update your account settings",
+    operation_id="updateAccount",
     response_model=Account,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def update_account(
     body: AccountUpdate, user: CurrentAccount, session: SessionDep, rules: Lifecycle
@@ -277,10 +277,10 @@ async def update_account(
 @router.delete(
     "/me",
     summary="Delete your account",
+    operation_id="deleteAccount",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED, WRONG_PASSWORD, RATE_LIMITED),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def delete_account(
     body: Annotated[PasswordConfirmation, Body()],
@@ -298,12 +298,12 @@ async def delete_account(
 @router.get(
     "/me/export",
     summary="Export your data",
+    operation_id="exportAccount",
     response_model=AccountExport,
     responses={
         200: {"content": {"application/json": {"example": EXPORT_EXAMPLE}}},
         **problem_responses(UNAUTHENTICATED),
     },
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def export_account(
     response: Response, user: CurrentAccount, session: SessionDep, rules: Lifecycle

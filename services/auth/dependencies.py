@@ -1,4 +1,5 @@
-"""Dependencies of the auth routes: the service, the caller's address, the current account."""
+"""Dependencies of the auth routes: the service, the caller's address, the current account
+(named for routes in `auth.py`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from fastapi import Depends, Request
 from services.auth.exceptions import AccountRequired
 from services.auth.models import User
 from services.auth.service import AuthService
+from services.common import security
 from services.common.client_address import client_address
 from services.common.database import SessionDep
 from services.common.jwt import Principal
 from services.common.problems import InvalidToken
 from services.common.revocation import token_epoch
-from services.common.security import require_principal
 
 
 # Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, one hop per call.
@@ -38,13 +39,11 @@ def account_id(principal: Principal) -> uuid.UUID:
         raise AccountRequired from exc
 
 
-async def current_account(request: Request, session: SessionDep) -> User:
+async def current_account(
+    principal: Annotated[Principal, Depends(security.principal)], session: SessionDep
+) -> User:
     """The account the bearer token speaks for, loaded to be changed: one primary-key lookup,
-    which also refuses a token of an ended session (401 `invalid_token`).
-
-    A route using it declares `openapi_extra=TOKEN_REQUIRED`.
-    """
-    principal = await require_principal(request)
+    which also refuses a token of an ended session (401 `invalid_token`)."""
     user = await session.get(User, account_id(principal))
     if user is None:
         raise AccountRequired
@@ -57,4 +56,3 @@ async def current_account(request: Request, session: SessionDep) -> User:
 
 Service = Annotated[AuthService, Depends(auth_service)]
 Caller = Annotated[str, Depends(caller_address)]
-CurrentAccount = Annotated[User, Depends(current_account)]

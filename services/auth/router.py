@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Form, Header, Request, Response, status
-from pydantic import TypeAdapter
+from fastapi import APIRouter, Form, Request, Response, status
 
 from services.auth.account_cache import AccountCache
 from services.auth.account_reads import account_json
+from services.auth.auth import ClientBasicHeader, CurrentAccount, CurrentPrincipal
 from services.auth.dependencies import (
     Caller,
-    CurrentAccount,
     Service,
     account_id,
-    auth_service,
-    caller_address,
 )
 from services.auth.exceptions import (
     AccountRequired,
@@ -50,18 +46,16 @@ from services.auth.schemas import (
     VerifyRequest,
 )
 from services.auth.service import IssuedTokens
-from services.common.database import SessionDep, UnitOfWork
-from services.common.http_cache import cached_json
+from services.common.database import SessionDep
+from services.common.http_cache import conditional_response
 from services.common.pagination import (
     Cursor,
-    InvalidCursor,
     Limit,
     Page,
-    decode_cursor,
+    decode_position,
     encode_cursor,
 )
 from services.common.problems import problem_responses
-from services.common.security import TOKEN_REQUIRED, require_principal
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 well_known = APIRouter(tags=["auth"])
@@ -82,19 +76,13 @@ JWK_EXAMPLE = {
 }
 
 
-_JSON = TypeAdapter(dict[str, Any])
-
-
-def _token_pair(issued: IssuedTokens) -> Response:
-    """The `TokenPair` body, serialised once: validating it only to serialise it again (what a
-    response model does) costs a login as much as its rate limits."""
-    body = {
-        "access_token": issued.access.token,
-        "token_type": "Bearer",
-        "expires_in": issued.access.expires_in,
-        "refresh_token": issued.refresh_token,
-    }
-    return Response(_JSON.dump_json(body), media_type="application/json", headers=NO_STORE)
+def _token_pair(issued: IssuedTokens, response: Response) -> TokenPair:
+    response.headers.update(NO_STORE)
+    return TokenPair(
+        access_token=issued.access.token,
+        expires_in=issued.access.expires_in,
+        refresh_token=issued.refresh_token,
+    )
 
 
 def _account(user: User) -> Account:
@@ -115,14 +103,14 @@ def _client(client: ApiClient) -> ApiClientOut:
 # Declared first: routes are matched in order, and /me is the hottest authenticated read.
 @router.get(
     "/me",
+    operation_id="getMe",
     response_model=Account,
     summary="Read your account",
     responses=problem_responses(UNAUTHENTICATED),
-    openapi_extra=TOKEN_REQUIRED,
 )
-async def me(request: Request) -> Response:
+async def me(request: Request, principal: CurrentPrincipal) -> Response:
     """The account the access token belongs to."""
-    user_id = account_id(await require_principal(request))
+    user_id = account_id(principal)
     cache: AccountCache = request.app.state.account_cache
     body = cache.get(user_id)
     if body is None:
@@ -131,12 +119,13 @@ async def me(request: Request) -> Response:
         if body is None:
             raise AccountRequired
         cache.put(user_id, body, ticket)
-    # Already the `Account` JSON: a Response skips the response model's second pass.
+    # Cached `Account` JSON (bench row "GET /v1/auth/me"): sent as it is, already serialised.
     return Response(body, media_type="application/json")
 
 
 @router.post(
     "/register",
+    operation_id="registerAccount",
     summary="Create an account",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RegisterResponse,
@@ -162,6 +151,7 @@ async def register(
 
 @router.post(
     "/verify",
+    operation_id="verifyEmail",
     summary="Verify your account",
     response_model=TokenPair,
     responses=problem_responses(
@@ -171,10 +161,11 @@ async def register(
 async def verify(
     body: VerifyRequest,
     request: Request,
+    response: Response,
     session: SessionDep,
     service: Service,
     caller: Caller,
-) -> Response:
+) -> TokenPair:
     """Prove the address with the emailed code; answers with a token pair.
 
     Send the password typed on the register screen with the code: it becomes the account's
@@ -188,11 +179,12 @@ async def verify(
         caller=caller,
         user_agent=request.headers.get("user-agent"),
     )
-    return _token_pair(issued)
+    return _token_pair(issued, response)
 
 
 @router.post(
     "/verify/resend",
+    operation_id="resendVerification",
     summary="Send a new verification code",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CodeRequested,
@@ -214,6 +206,7 @@ async def resend_verification(
 
 @router.post(
     "/login",
+    operation_id="login",
     summary="Log in",
     response_model=TokenPair,
     responses=problem_responses(
@@ -223,37 +216,40 @@ async def resend_verification(
 async def login(
     body: LoginRequest,
     request: Request,
-) -> Response:
+    response: Response,
+    session: SessionDep,
+    service: Service,
+    caller: Caller,
+) -> TokenPair:
     """Exchange email and password for a token pair (unverified accounts too)."""
-    # Read from the request, not declared as dependencies: each dependency node costs FastAPI
-    # about as much as the login's own database read, and a login storm pays it on a cold cache.
-    service = await auth_service(request)
-    caller = await caller_address(request)
-    async with UnitOfWork(request.app.state.database) as session:
-        issued = await service.login(
-            session,
-            body.email,
-            body.password,
-            caller=caller,
-            user_agent=request.headers.get("user-agent"),
-        )
-    return _token_pair(issued)
+    issued = await service.login(
+        session,
+        body.email,
+        body.password,
+        caller=caller,
+        user_agent=request.headers.get("user-agent"),
+    )
+    return _token_pair(issued, response)
 
 
 @router.post(
     "/token/refresh",
+    operation_id="refreshToken",
     summary="Refresh a token pair",
     response_model=TokenPair,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
 )
-async def refresh(body: RefreshRequest, session: SessionDep, service: Service) -> Response:
+async def refresh(
+    body: RefreshRequest, response: Response, session: SessionDep, service: Service
+) -> TokenPair:
     """Spend a refresh token for a new pair. A spent token presented again ends its session."""
     issued = await service.refresh(session, body.refresh_token)
-    return _token_pair(issued)
+    return _token_pair(issued, response)
 
 
 @router.post(
     "/logout",
+    operation_id="logout",
     summary="Log out",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
@@ -269,6 +265,7 @@ async def logout(body: RefreshRequest, session: SessionDep, service: Service) ->
 
 @router.post(
     "/password-reset",
+    operation_id="requestPasswordReset",
     summary="Request a password reset code",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CodeRequested,
@@ -286,6 +283,7 @@ async def request_password_reset(
 
 @router.post(
     "/password-reset/verify",
+    operation_id="verifyPasswordReset",
     summary="Verify a password reset code",
     response_model=ResetTokenResponse,
     responses=problem_responses(VALIDATION, *CODE_ERRORS, RATE_LIMITED),
@@ -307,6 +305,7 @@ async def verify_password_reset(
 
 @router.post(
     "/password-reset/complete",
+    operation_id="completePasswordReset",
     summary="Create a new password",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
@@ -324,10 +323,10 @@ async def complete_password_reset(
 
 @router.put(
     "/me/newsletter",
+    operation_id="setNewsletter",
     summary="Subscribe to or unsubscribe from the newsletter",
     response_model=Account,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def set_newsletter(
     body: NewsletterRequest, user: CurrentAccount, session: SessionDep, service: Service
@@ -338,11 +337,11 @@ async def set_newsletter(
 
 @router.post(
     "/clients",
+    operation_id="createClient",
     summary="Create an API client",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiClientCreated,
     responses=problem_responses(VALIDATION, UNAUTHENTICATED, (403, "email_not_verified")),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_client(
     body: ClientCreateRequest,
@@ -359,6 +358,7 @@ async def create_client(
 
 @router.get(
     "/clients",
+    operation_id="listClients",
     summary="List your API clients",
     response_model=Page[ApiClientOut],
     responses={
@@ -378,7 +378,6 @@ async def create_client(
         },
         **problem_responses(VALIDATION, UNAUTHENTICATED),
     },
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def list_clients(
     user: CurrentAccount,
@@ -390,11 +389,8 @@ async def list_clients(
     """The account's active API clients, oldest first (secrets are never shown again)."""
     after = None
     if cursor is not None:
-        created_at, client_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(str(created_at)), str(client_id))
-        except ValueError as exc:
-            raise InvalidCursor from exc
+        _, created_at, client_id = decode_position(cursor, id_type="str")
+        after = (created_at, client_id)
     rows, more = await service.list_clients(session, user, limit=limit, after=after)
     next_cursor = (
         encode_cursor(rows[-1].created_at.isoformat(), rows[-1].client_id) if more else None
@@ -404,11 +400,11 @@ async def list_clients(
 
 @router.delete(
     "/clients/{client_id}",
+    operation_id="deleteClient",
     summary="Revoke an API client",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(UNAUTHENTICATED, (404, "not_found")),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def revoke_client(
     client_id: str, user: CurrentAccount, session: SessionDep, service: Service
@@ -432,6 +428,7 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
 
 @router.post(
     "/token",
+    operation_id="issueClientToken",
     summary="Get a client-credentials token",
     response_model=ClientToken,
     responses=problem_responses(
@@ -448,7 +445,7 @@ async def client_credentials_token(
     response: Response,
     session: SessionDep,
     service: Service,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    authorization: ClientBasicHeader,
 ) -> ClientToken:
     """OAuth 2.0 client credentials (RFC 6749 §4.4): form fields or HTTP Basic.
 
@@ -476,6 +473,7 @@ async def client_credentials_token(
 
 @well_known.get(
     "/.well-known/jwks.json",
+    operation_id="getJwks",
     summary="Get the token signing keys",
     responses={
         200: {
@@ -487,7 +485,7 @@ async def client_credentials_token(
 async def jwks(request: Request) -> Response:
     """The public keys that sign access tokens (several during a key rotation)."""
     body: bytes = request.app.state.jwks_bytes
-    return cached_json(
+    return conditional_response(
         request,
         body,
         headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},

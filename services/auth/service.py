@@ -57,12 +57,13 @@ from services.auth.models import (
 from services.auth.outbox import MailWakeup, queue_mail
 from services.auth.passwords import PasswordHasher, failed_rules
 from services.auth.refresh_tokens import RefreshClaims, RefreshTokens
-from services.auth.tokens import DOWNLOAD_SCOPE, AccessTokenIssuer, IssuedAccessToken
+from services.auth.tokens import AccessTokenIssuer, IssuedAccessToken
 from services.common.clock import Clock
 from services.common.database import after_commit, conflict_insert
 from services.common.problems import RateLimited
 from services.common.ratelimit import RateLimiter, rule
 from services.common.revocation import RevocationPublisher
+from services.common.scopes import MEDIA_DOWNLOAD
 
 CLIENT_ID_PREFIX = "nmc_"
 CLIENT_SECRET_PREFIX = "nms_"
@@ -267,9 +268,6 @@ class AuthService:
         return issued
 
     async def _credentials(self, session: AsyncSession, email: EmailAddress) -> Credentials | None:
-        # Columns, not the entity: a login reads five values and changes none (but a rehash), so
-        # the ORM's identity map and unit of work are all cost. On a core shared with hashing
-        # every line a login runs is paid again on a cold cache.
         # On a connection of its own, returned to the pool before the hash: logins waiting for
         # the hashing thread must not hold every pooled connection the other requests need.
         engine = session.bind
@@ -682,7 +680,7 @@ class AuthService:
                     await self.limiter.retry_after(self.limits["token_failures"], *failures_key)
                 )
             raise InvalidClient(basic=basic)
-        if scope is not None and set(scope.split()) - {DOWNLOAD_SCOPE}:
+        if scope is not None and set(scope.split()) - {MEDIA_DOWNLOAD}:
             raise InvalidScope
         await self.limiter.hit(self.limits["token_client"], "token", client_id)
         return self.issuer.for_client(client.client_id)

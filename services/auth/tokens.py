@@ -9,8 +9,7 @@ from datetime import timedelta
 
 from services.common.clock import Clock
 from services.common.jwt import SigningKey, encode_token
-
-DOWNLOAD_SCOPE = "media:download"
+from services.common.scopes import MEDIA_DOWNLOAD
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class AccessTokenIssuer:
         # Verified accounts may download; roles (editor, admin) ride along as scopes. `sep` is
         # the account's session epoch: raising it (a password reset) revokes the token.
         # `sid` names the login (its refresh family) the token was issued to.
-        scopes = sorted({*roles, *([DOWNLOAD_SCOPE] if email_verified else [])})
+        scopes = sorted({*roles, *([MEDIA_DOWNLOAD] if email_verified else [])})
         extra: dict[str, object] = {"email_verified": email_verified, "sep": session_epoch}
         if session_id is not None:
             extra["sid"] = str(session_id)
@@ -64,5 +63,5 @@ class AccessTokenIssuer:
 
     def for_client(self, client_id: str) -> IssuedAccessToken:
         return self._issue(
-            f"client:{client_id}", DOWNLOAD_SCOPE, {"client_id": client_id, "email_verified": False}
+            f"client:{client_id}", MEDIA_DOWNLOAD, {"client_id": client_id, "email_verified": False}
         )

@@ -24,7 +24,7 @@ from services.common.public_cache import PublicCache, PublicCacheMiddleware
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
 from services.common.revocation import RevocationWatch
-from services.common.security import document_bearer_auth
+from services.common.security import document_anonymous_access
 from services.common.settings import ServiceSettings
 from services.common.telemetry import telemetry_config
 
@@ -101,9 +101,11 @@ def create_service_app(
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
-    app.include_router(health_router())
-    app.include_router(health_router(prefix), include_in_schema=False)
-    _register_problem_schema(app)
+    service_name = prefix.rstrip("/").rpartition("/")[2]
+    # Documented at its public path, as the gateway serves it; `/healthz` is for the orchestrator.
+    app.include_router(health_router(prefix, service=service_name))
+    app.include_router(health_router(service=service_name), include_in_schema=False)
+    complete_openapi(app)
 
     # Added innermost first: the request id wraps everything, so even a 413 carries one.
     app.add_middleware(CatchAllMiddleware)
@@ -137,14 +139,15 @@ def create_service_app(
     return app
 
 
-def _register_problem_schema(app: FastAPI) -> None:
+def complete_openapi(app: FastAPI) -> None:
+    """The problem schema, 422s as problems and optional tokens in `app.openapi()`."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        document_bearer_auth(schema)
+        document_anonymous_access(app, schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.setdefault(
             "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")

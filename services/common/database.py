@@ -23,7 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from services.common.private_files import touch_private
-from services.common.sqlite_connection import use_one_trip_connections
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -103,7 +102,6 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):
             _create_private_sqlite_file(self.engine.url.database)
-            use_one_trip_connections(self.engine.sync_engine)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -146,9 +144,7 @@ class UnitOfWork:
     """One session, committed when the block ends normally (then its after-commit actions run),
     rolled back when it raises, closed either way.
 
-    What `SessionDep` gives a route, for a route that opens it itself: a generator dependency
-    costs FastAPI more per request (an exit stack and a shielded cancel scope) than the login's
-    own database read.
+    What `SessionDep` gives a route, for work outside requests (commands, the outbox sender).
     """
 
     def __init__(self, database: Database) -> None:

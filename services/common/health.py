@@ -14,10 +14,14 @@ class Health(BaseModel):
     status: str
 
 
-def health_router(prefix: str = "") -> APIRouter:
+def health_router(prefix: str = "", *, service: str) -> APIRouter:
+    """The probes; `service` names their operations (`getAuthHealth`) in the merged document."""
     router = APIRouter(prefix=prefix, tags=["health"])
+    name = service.capitalize()
 
-    @router.get("/healthz", response_model=Health, summary="Liveness")
+    @router.get(
+        "/healthz", response_model=Health, summary="Liveness", operation_id=f"get{name}Health"
+    )
     async def healthz() -> JSONResponse:
         """The process is alive."""
         return JSONResponse({"status": "ok"})
@@ -26,6 +30,7 @@ def health_router(prefix: str = "") -> APIRouter:
         "/readyz",
         response_model=Health,
         summary="Readiness",
+        operation_id=f"get{name}Readiness",
         responses={503: {"description": "The database does not answer"}},
     )
     async def readyz(request: Request) -> JSONResponse:

@@ -98,7 +98,7 @@ class SigningKey:
     private_pem: bytes = field(repr=False)
     algorithm: Algorithm = "ES256"
 
-    # Cached: parsing the PEM on every token issued showed up in the login profile.
+    # Cached: parsing the PEM again for every token issued is work a login need not repeat.
     @cached_property
     def public_jwk(self) -> dict[str, str]:
         return public_jwk_from_pem(self.private_pem, self.algorithm)

@@ -3,10 +3,10 @@
 `limits`' own memory storages expire their entries on other threads: the asyncio one sends every
 key's expiry scan to a worker thread on each hit, the synchronous one starts a timer thread at
 most every 10 ms while hits arrive. On a core that also hashes passwords each hand-over costs a
-login more than the counting itself (bench profile: 0.3 ms and 0.2 ms of event-loop CPU per
-login). This keeps the same rule as `limits.strategies.MovingWindowRateLimiter` (at most
-`amount` counted hits in any `expiry` seconds; a refused hit is not counted) with the last
-`amount` hit times per key, and drops idle keys once a minute, on the caller's thread.
+login more than the counting itself. This keeps the same rule as
+`limits.strategies.MovingWindowRateLimiter` (at most `amount` counted hits in any `expiry`
+seconds; a refused hit is not counted) with the last `amount` hit times per key, and drops idle
+keys once a minute, on the caller's thread.
 """
 
 from __future__ import annotations

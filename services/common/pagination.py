@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any, Generic, TypeVar
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar, overload
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -53,3 +55,32 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     if not all(isinstance(value, str | int | float) for value in values):
         raise InvalidCursor
     return values
+
+
+@overload
+def decode_position(
+    cursor: str, *, leading: int = 0, id_type: Literal["uuid"] = "uuid"
+) -> tuple[list[Any], datetime, uuid.UUID]: ...
+@overload
+def decode_position(
+    cursor: str, *, leading: int = 0, id_type: Literal["str"]
+) -> tuple[list[Any], datetime, str]: ...
+def decode_position(
+    cursor: str, *, leading: int = 0, id_type: Literal["uuid", "str"] = "uuid"
+) -> tuple[list[Any], datetime, uuid.UUID | str]:
+    """A keyset cursor ending in (instant, id): its `leading` values, the instant in UTC, the id.
+
+    Every listing's cursor is read here, so a malformed one is the same 422 everywhere.
+    """
+    values = decode_cursor(cursor, leading + 2)
+    *first, instant, row_id = values
+    try:
+        at = datetime.fromisoformat(str(instant))
+        if at.tzinfo is None:
+            raise InvalidCursor
+        # Before year 1 in UTC does not exist: an instant no listing ever issued.
+        at = at.astimezone(UTC)
+        position_id: uuid.UUID | str = uuid.UUID(str(row_id)) if id_type == "uuid" else str(row_id)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidCursor from exc
+    return first, at, position_id

@@ -1,53 +1,72 @@
-"""Bearer tokens for routes, verified locally (see `jwt.TokenVerifier`).
+"""Bearer tokens as FastAPI security dependencies, verified locally (see `jwt.TokenVerifier`).
 
-Routes take `request: Request` and await `require_principal` or `bearer_principal` themselves
-instead of declaring the token as a FastAPI dependency: FastAPI solves every dependency node on
-every request, and one node costs more than verifying a cached token (bench/stack_cost.py:
-about 10 us for the node against 1-2 us for the verification, on a 40 us request). Without the
-dependency FastAPI cannot see the token, so a route says so in its OpenAPI operation with
-`openapi_extra=TOKEN_REQUIRED` or `TOKEN_OPTIONAL`, and `document_bearer_auth` completes the
-service's document.
+Each scheme below is a `SecurityBase`, so FastAPI documents it on every route that depends on it
+(with the `scopes=` of the `Security(...)` above it); parsing and errors stay ours, so a bad or
+missing token is a problem+json 401 with `WWW-Authenticate`, never FastAPI's own 403.
+
+Services name what a route needs in their `auth.py` (`Annotated[Principal, Security(principal,
+scopes=[...])]`) and routes just take the alias.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import httpx
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi import routing as fastapi_routing
+from fastapi.openapi.models import (
+    HTTPBase,
+    HTTPBearer,
+    OAuth2,
+    OAuthFlowClientCredentials,
+    OAuthFlows,
+)
+from fastapi.openapi.models import SecurityBase as SecuritySchemeModel
+from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
 
+from services.common import scopes
 from services.common.jwt import Principal, TokenError, TokenVerifier, http_jwks_fetcher
 from services.common.problems import InvalidToken
 from services.common.revocation import Revocations
 from services.common.settings import ServiceSettings
 
 BEARER_AUTH = "bearerAuth"
-# What FastAPI's `HTTPBearer(bearerFormat="JWT", scheme_name="bearerAuth")` documented.
-BEARER_SCHEME: Final[dict[str, Any]] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-
-# FastAPI merges `openapi_extra` into a route's operation without changing it, and the
-# document it returns is a fresh copy, so one dict serves every route.
-TOKEN_REQUIRED: Final[dict[str, Any]] = {"security": [{BEARER_AUTH: []}]}
-# `{}`: anonymous callers are served too; a token only adds to the answer. A bad token is
-# still a 401.
-TOKEN_OPTIONAL: Final[dict[str, Any]] = {"security": [{}, {BEARER_AUTH: []}]}
+CLIENT_BASIC = "clientBasic"
+CLIENT_CREDENTIALS = "clientCredentials"
 
 
-async def bearer_principal(request: Request) -> Principal | None:
-    """Who the bearer token speaks for; None without one. A token that fails is a 401."""
-    # Straight from the ASGI headers (names arrive lower-cased): building starlette's Headers
-    # and the app-state lookups cost more than a cached verification.
-    authorization = None
-    for name, value in request.scope["headers"]:
-        if name == b"authorization":
-            authorization = value.decode("latin-1")
-            break
+class Scheme(SecurityBase):
+    """A security scheme for the document; what the dependency yields is the subclass's.
+
+    `anonymous`: the operation also works without these credentials, which FastAPI cannot say by
+    itself; `document_anonymous_access` adds the `{}` alternative for it.
+    """
+
+    def __init__(
+        self, model: SecuritySchemeModel, scheme_name: str, *, anonymous: bool = False
+    ) -> None:
+        self.model = model
+        self.scheme_name = scheme_name
+        self.anonymous = anonymous
+
+
+class AuthorizationHeader(Scheme):
+    """Yields the raw `Authorization` header; the route parses it."""
+
+    async def __call__(self, request: Request) -> str | None:
+        return request.headers.get("authorization")
+
+
+async def _principal_from_header(request: Request, authorization: str | None) -> Principal | None:
     # The same parsing as FastAPI's HTTPBearer: a missing or non-bearer header means no token.
     scheme, _, credentials = (authorization or "").partition(" ")
     credentials = credentials.strip()
     if not (scheme and credentials) or scheme.lower() != "bearer":
         return None
-    state = request.scope["app"].state
+    state = request.app.state
     verifier: TokenVerifier = state.token_verifier
     try:
         principal = await verifier.verify(credentials)
@@ -60,26 +79,86 @@ async def bearer_principal(request: Request) -> Principal | None:
     return principal
 
 
+# The scheme is the dependency itself: one node in FastAPI's dependency graph per route, not a
+# scheme node plus a verifying one (bench: "same read with Security(principal)").
+class BearerPrincipal(Scheme):
+    """Who the bearer token speaks for; no token is a 401."""
+
+    async def __call__(self, request: Request) -> Principal:
+        found = await _principal_from_header(request, request.headers.get("authorization"))
+        if found is None:
+            raise InvalidToken("An access token is required.")
+        return found
+
+
+class OptionalBearerPrincipal(Scheme):
+    """Who the bearer token speaks for, None without one; a bad token is still a 401."""
+
+    async def __call__(self, request: Request) -> Principal | None:
+        return await _principal_from_header(request, request.headers.get("authorization"))
+
+
+principal = BearerPrincipal(HTTPBearer(bearerFormat="JWT"), BEARER_AUTH)
+optional_principal = OptionalBearerPrincipal(
+    HTTPBearer(bearerFormat="JWT"), BEARER_AUTH, anonymous=True
+)
+# Partners' tokens come from the client-credentials grant; the scheme documents that grant and
+# its scopes beside `bearerAuth` (both arrive as the same bearer header).
+client_credentials = AuthorizationHeader(
+    OAuth2(
+        flows=OAuthFlows(
+            clientCredentials=OAuthFlowClientCredentials(
+                tokenUrl="/v1/auth/token", scopes=dict(scopes.CLIENT_SCOPES)
+            )
+        )
+    ),
+    CLIENT_CREDENTIALS,
+)
+# The client id and secret may come in the form body instead (RFC 6749 section 2.3.1).
+client_basic = AuthorizationHeader(HTTPBase(scheme="basic"), CLIENT_BASIC, anonymous=True)
+
+
+async def bearer_principal(request: Request) -> Principal | None:
+    """Who the bearer token speaks for; None without one. A token that fails is a 401."""
+    return await optional_principal(request)
+
+
 async def require_principal(request: Request) -> Principal:
     """Who the bearer token speaks for; no token is a 401."""
-    principal = await bearer_principal(request)
-    if principal is None:
-        raise InvalidToken("An access token is required.")
-    return principal
+    return await principal(request)
 
 
-def document_bearer_auth(schema: dict[str, Any]) -> None:
-    """Define `bearerAuth` in a service's `app.openapi()` when a route declares a token."""
-    referenced = any(
-        BEARER_AUTH in requirement
-        for item in schema.get("paths", {}).values()
-        for operation in item.values()
-        if isinstance(operation, dict)
-        for requirement in operation.get("security", ())
-    )
-    if referenced:
-        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        schemes.setdefault(BEARER_AUTH, dict(BEARER_SCHEME))
+def _security_calls(dependant: Any) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _security_calls(dependency)
+
+
+def api_routes(app: FastAPI) -> Iterator[Any]:
+    """The app's API routes as the document sees them (prefixes of included routers applied)."""
+    # Recent FastAPI nests included routers; `iter_route_contexts` flattens them where it exists.
+    flatten = getattr(fastapi_routing, "iter_route_contexts", None)
+    candidates: Iterable[Any] = flatten(app.routes) if flatten is not None else app.routes
+    for route in candidates:
+        if isinstance(getattr(route, "original_route", route), APIRoute):
+            yield route
+
+
+def document_anonymous_access(app: FastAPI, schema: dict[str, Any]) -> None:
+    """`security: [{}, ...]` on operations whose credentials are optional (`anonymous=True`)."""
+    for route in api_routes(app):
+        if not route.include_in_schema:
+            continue
+        anonymous = any(
+            isinstance(call, Scheme) and call.anonymous for call in _security_calls(route.dependant)
+        )
+        if not anonymous:
+            continue
+        item = schema.get("paths", {}).get(route.path_format, {})
+        for method in route.methods or ():
+            operation = item.get(method.lower())
+            if operation is not None and {} not in operation.setdefault("security", []):
+                operation["security"].insert(0, {})
 
 
 def build_token_verifier(

@@ -2,7 +2,7 @@
 
 FastAPI asks on every request whether a tracer, meter or logger provider is configured, and
 with none configured that question (environment lookups in the OpenTelemetry API) is most of
-what it costs: about 7% of a plain route. When nothing is configured when the app is built,
+what it costs. When nothing is configured when the app is built,
 the services switch it off through FastAPI's documented `telemetry=` argument; configure
 OpenTelemetry (providers, `opentelemetry-instrument`, or `FASTAPI_OTEL_AUTO_CONFIGURE=true`)
 and it stays on, as FastAPI ships it.

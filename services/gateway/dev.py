@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from services.common.logs import configure_logging
 from services.common.settings import ServiceSettings
 from services.gateway.dispatch import PrefixDispatcher
-from services.gateway.mail_sink import MailSink
 from services.gateway.openapi import document_app, merge_documents
 from services.gateway.registry import PREFIXES, SERVICE_NAMES, service
 
@@ -74,6 +73,15 @@ def run_dev() -> None:
     all_settings = asyncio.run(prepare())
     sink = None
     if own_sink:
+        try:
+            from services.gateway.mail_sink import MailSink
+        except ModuleNotFoundError as exc:
+            if exc.name != "aiosmtpd":
+                raise
+            raise SystemExit(
+                "natomedia dev: the local mail sink needs aiosmtpd, a development extra: "
+                "pip install -e '.[dev]' (or set SMTP_HOST to use a mail relay of your own)"
+            ) from exc
         sink = MailSink("127.0.0.1", 1025, common.data_dir / "mail", announce=True)
         sink.start()
         print(f"[mail] local SMTP sink on 127.0.0.1:1025, saving to {common.data_dir / 'mail'}")  # noqa: T201

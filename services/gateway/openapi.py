@@ -1,12 +1,11 @@
 """The one API document frontends build against: the three services' schemas, merged.
 
 Each service describes itself (`app.openapi()`); the gateway merges those into one OpenAPI 3.1
-document with one server, a tag per service, the two security schemes, the public operation
-names from `operation_ids`, and every error response spelled out as `application/problem+json`
-with the `code` values it can carry, so a generated client can switch on `code` with types.
-Nothing here starts a server: `natomedia openapi` and the committed `openapi.json` come from
-the same function the dev gateway serves at `/openapi.json`.
-"""
+document with one server, a tag per service, the security schemes, the public operation names
+the routes give (`operation_id=`), and every error response spelled out as
+`application/problem+json` with the `code` values it can carry, so a generated client can switch
+on `code` with types. Nothing here starts a server: `natomedia openapi` and the committed
+`openapi.json` come from the same function the dev gateway serves at `/openapi.json`."""
 
 from __future__ import annotations
 
@@ -14,29 +13,22 @@ import copy
 import json
 import re
 import tempfile
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi import routing as fastapi_routing
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
-from fastapi.routing import APIRoute
 
-from services.common.http_cache import cached_json
+from services.common import scopes
+from services.common.app import complete_openapi
+from services.common.http_cache import conditional_response
 from services.common.problems import CODES_BY_STATUS, PROBLEM_JSON
 from services.common.request_id import RequestIdMiddleware
-from services.common.security import BEARER_AUTH, BEARER_SCHEME
-from services.gateway.operation_ids import (
-    BEARER_ROLES,
-    CLIENT_CREDENTIALS_SCOPES,
-    CLIENT_SECRET_OPERATIONS,
-    operation_id,
-)
+from services.common.security import BEARER_AUTH, CLIENT_BASIC, CLIENT_CREDENTIALS, api_routes
 from services.gateway.registry import SERVICE_NAMES, service
 
 Document = dict[str, Any]
@@ -67,24 +59,26 @@ Every response carries `X-Request-ID` (echoed when the client sends one).
 
 SECURITY_SCHEMES: Document = {
     BEARER_AUTH: {
-        **BEARER_SCHEME,
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
         "description": "An access token from `login`, `verifyEmail`, `refreshToken` or "
         "`issueClientToken`.",
     },
-    "clientBasic": {
+    CLIENT_BASIC: {
         "type": "http",
         "scheme": "basic",
         "description": "A partner's `client_id` and `client_secret` (RFC 6749 section 2.3.1); "
         "they may also be sent as form fields instead.",
     },
-    "clientCredentials": {
+    CLIENT_CREDENTIALS: {
         "type": "oauth2",
         "description": "Partner broadcasters: OAuth 2.0 client credentials (RFC 6749 section "
         "4.4), client id and secret from `createClient`.",
         "flows": {
-            "clientCredentials": {
+            CLIENT_CREDENTIALS: {
                 "tokenUrl": "/v1/auth/token",
-                "scopes": {"media:download": "Create signed download URLs for video files"},
+                "scopes": dict(scopes.CLIENT_SCOPES),
             }
         },
     },
@@ -138,49 +132,59 @@ class Merge:
         self.gaps.setdefault(operation, []).append(what)
 
 
+def merged_app(apps: Mapping[str, FastAPI], *, server_url: str) -> FastAPI:
+    """One app holding every service's routes, only to be asked for its document."""
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        servers=[{"url": server_url.rstrip("/"), "description": "This deployment"}],
+        openapi_tags=[
+            *(
+                {"name": name, "description": service_app.description or service_app.title}
+                for name, service_app in apps.items()
+            ),
+            {"name": "health", "description": "Liveness and readiness probes"},
+        ],
+    )
+    for service_app in apps.values():
+        app.include_router(service_app.router)
+    complete_openapi(app)
+    return app
+
+
 def merge_documents(apps: Mapping[str, FastAPI], *, server_url: str) -> Merge:
-    """One OpenAPI 3.1 document from the services' own, in `apps` order."""
-    merged: Document = {
-        "openapi": "3.1.0",
-        "info": {"title": TITLE, "version": VERSION, "description": DESCRIPTION},
-        "servers": [{"url": server_url.rstrip("/"), "description": "This deployment"}],
-        "tags": [],
-        "paths": {},
-        "components": {
-            "schemas": {},
-            "securitySchemes": {},
-            "headers": {"X-Request-ID": REQUEST_ID_HEADER},
-        },
-    }
+    """One OpenAPI 3.1 document: FastAPI's, for the services' routes mounted in one app."""
+    owners: dict[tuple[str, str], str] = {}
+    for name, service_app in apps.items():
+        for route in api_routes(service_app):
+            if not route.include_in_schema:
+                continue
+            for method in route.methods or ():
+                key = (method.lower(), route.path_format)
+                if key in owners:
+                    raise SchemaConflict(f"{method} {route.path_format} is served by two services")
+                owners[key] = name
+    app = merged_app(apps, server_url=server_url)
+    merged: Document = copy.deepcopy(app.openapi())
+    merged.setdefault("components", {})["headers"] = {"X-Request-ID": REQUEST_ID_HEADER}
     result = Merge(merged)
-    for name, app in apps.items():
-        schema = _service_schema(app)
-        _merge_schemas(name, schema, merged)
-        _merge_security_schemes(name, schema, merged)
-        merged["tags"].append({"name": name, "description": app.description or app.title})
-        routes = _routes(app)
-        for path, method, operation in _operations(schema):
-            public_path = f"/v1/{name}{path}" if path in HEALTH_PATHS else path
-            if method in merged["paths"].get(public_path, {}):
-                raise SchemaConflict(f"{method.upper()} {public_path} is served by two services")
-            route = routes.get((method, path))
-            schemas = schema.get("components", {}).get("schemas", {})
-            _complete_operation(name, public_path, method, operation, route, result, schemas)
-            merged["paths"].setdefault(public_path, {})[method] = operation
-    merged["tags"].append({"name": "health", "description": "Liveness and readiness probes"})
-    merged["components"]["securitySchemes"].update(copy.deepcopy(SECURITY_SCHEMES))
+    routes = _routes(app)
+    schemas: Document = merged["components"].get("schemas", {})
+    clashes = sorted(name for name in schemas if "__" in name)
+    if clashes:
+        raise SchemaConflict(f"two services publish different schemas named {clashes}")
+    for path, method, operation in _operations(merged):
+        route = routes.get((method, path))
+        _complete_operation(
+            owners.get((method, path), ""), path, method, operation, route, result, schemas
+        )
+    merged["components"]["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
     _name_generated_schemas(merged)
     _prune_unused_schemas(merged)
     _check_examples(merged, result)
     merged["components"]["schemas"] = dict(sorted(merged["components"]["schemas"].items()))
     return result
-
-
-def _service_schema(app: FastAPI) -> Document:
-    # A GET+HEAD route gets FastAPI's id twice; the ids are replaced below anyway.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Duplicate Operation ID", category=UserWarning)
-        return copy.deepcopy(app.openapi())
 
 
 def _operations(schema: Document) -> Iterator[tuple[str, str, Document]]:
@@ -191,47 +195,15 @@ def _operations(schema: Document) -> Iterator[tuple[str, str, Document]]:
 
 
 def _routes(app: FastAPI) -> dict[tuple[str, str], Any]:
-    """The app's routes by (method, path), for their summary and description."""
-    # Recent FastAPI nests included routers; `iter_route_contexts` flattens them where it exists.
-    flatten = getattr(fastapi_routing, "iter_route_contexts", None)
-    candidates: Iterable[Any] = flatten(app.routes) if flatten is not None else app.routes
+    """The app's routes by (method, path), for their summary, description and operation id."""
     routes: dict[tuple[str, str], Any] = {}
-    for route in candidates:
-        if not isinstance(getattr(route, "original_route", route), APIRoute):
-            continue
+    for route in api_routes(app):
         for method in route.methods or ():
             routes[(method.lower(), route.path_format)] = route
     return routes
 
 
 # Schemas ---------------------------------------------------------------------------------------
-
-
-def _merge_schemas(name: str, schema: Document, merged: Document) -> None:
-    """Add a service's component schemas; a name another service uses differently gets prefixed."""
-    ours: Document = schema.get("components", {}).get("schemas", {})
-    theirs: Document = merged["components"]["schemas"]
-    renames: dict[str, str] = {}
-    # Renaming one schema changes every schema that refers to it: repeat until nothing moves.
-    while True:
-        clashes = {
-            key: f"{name.capitalize()}{key}"
-            for key, definition in ours.items()
-            if key in theirs and theirs[key] != definition and key not in renames.values()
-        }
-        if not clashes:
-            break
-        for old, new in clashes.items():
-            if new in theirs or new in ours:
-                raise SchemaConflict(
-                    f"schema {old!r} of {name} differs from another service's and {new!r} is taken"
-                )
-        renames.update(clashes)
-        _rewrite_refs(schema, clashes)
-        ours = {clashes.get(key, key): value for key, value in ours.items()}
-        schema.setdefault("components", {})["schemas"] = ours
-    for key, definition in ours.items():
-        theirs.setdefault(key, definition)
 
 
 def _rewrite_refs(node: Any, renames: Mapping[str, str]) -> None:
@@ -309,17 +281,6 @@ def _prune_unused_schemas(merged: Document) -> None:
     merged["components"]["schemas"] = {key: schemas[key] for key in schemas if key in used}
 
 
-def _merge_security_schemes(name: str, schema: Document, merged: Document) -> None:
-    ours: Document = schema.get("components", {}).get("securitySchemes", {})
-    theirs: Document = merged["components"]["securitySchemes"]
-    for key, definition in ours.items():
-        if key in SECURITY_SCHEMES:
-            continue
-        if key in theirs and theirs[key] != definition:
-            raise SchemaConflict(f"security scheme {key!r} of {name} differs from another's")
-        theirs[key] = definition
-
-
 # Operations ------------------------------------------------------------------------------------
 
 
@@ -335,41 +296,25 @@ def _complete_operation(
     label = f"{method.upper()} {path}"
     health = path.endswith(HEALTH_PATHS)
     operation["tags"] = ["health" if health else service_name]
-    name = operation_id(method, path)
-    if name is None:
-        result.gap(label, "no operationId in services/gateway/operation_ids.py")
-    else:
-        operation["operationId"] = name
+    if route is not None and route.operation_id is None:
+        result.gap(label, "no operation_id= on the route")
     if not health and route is not None:
         if route.summary is None:
             result.gap(label, "no summary")
         if not route.description:
             result.gap(label, "no description (docstring)")
-    _complete_security(operation, name)
+    _complete_security(operation)
     field_name = _first_input(operation, schemas)
     _complete_responses(label, operation, result, field_name, health=health)
 
 
-def _complete_security(operation: Document, name: str | None) -> None:
-    if name in CLIENT_SECRET_OPERATIONS:
-        # `{}`: the credentials may come in the form body instead of the header.
-        operation["security"] = [{"clientBasic": []}, {}]
-        return
+def _complete_security(operation: Document) -> None:
+    # The services' own documents say which operations take which credentials (their routes'
+    # security dependencies); a token they require can also be refused.
     requirements: list[Document] = operation.get("security", [])
     if not any(BEARER_AUTH in requirement for requirement in requirements):
         return
-    # The route declares optional (`TOKEN_OPTIONAL`) with an anonymous alternative, `{}`.
     required = {} not in requirements
-    secured: list[Document] = [{BEARER_AUTH: list(BEARER_ROLES.get(name or "", []))}]
-    if name in CLIENT_CREDENTIALS_SCOPES:
-        secured.append({"clientCredentials": CLIENT_CREDENTIALS_SCOPES[name]})
-    others = [
-        requirement
-        for requirement in requirements
-        if requirement and BEARER_AUTH not in requirement
-    ]
-    # `{}` first: the call works anonymously and a token only adds to what it returns.
-    operation["security"] = ([] if required else [{}]) + secured + others
     responses: Document = operation.setdefault("responses", {})
     if required and "401" not in responses:
         responses["401"] = {"description": "The access token is missing, expired or invalid"}
@@ -623,7 +568,7 @@ def document_app(document: Callable[[], Document]) -> FastAPI:
     async def openapi_json(request: Request) -> Response:
         if "body" not in cache:
             cache["body"] = render(document()).encode()
-        return cached_json(request, cache["body"])
+        return conditional_response(request, cache["body"])
 
     @app.get("/docs")
     async def docs() -> HTMLResponse:

@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 
 from services.common.bounded import keep_newest
 from services.common.database import Database
-from services.common.http_cache import etag_matches
+from services.common.http_cache import is_fresh
 from services.media.exceptions import FileMissing, RangeNotSatisfiable
 from services.media.models import Rendition
 from services.media.storage import Storage
@@ -82,6 +82,7 @@ class RenditionFiles:
         if cached is not None:
             self._entries.move_to_end(rendition_id)
             return cached
+        # Its own short session: download routes take no request session (a hit needs none).
         async with self._database.sessionmaker() as session:
             row = (
                 await session.execute(
@@ -148,7 +149,7 @@ async def file_response(
     accel_prefix: str | None,
 ) -> Response:
     headers = file.headers()
-    if etag_matches(request.headers.get("if-none-match"), file.etag):
+    if is_fresh(request, file.etag):
         return Response(status_code=304, headers={"ETag": file.etag, "Cache-Control": "private"})
 
     if accel_prefix is not None:

@@ -1,9 +1,9 @@
 """`GET /videos/{id}` as one narrow read: a single joined statement, rows turned into the body.
 
-Uncached detail reads (every partner request carrying a token) spent most of their time loading
-ORM entities with joined eager loading; the same joined statement read as plain rows costs a
-third as much (bench: 3.2 → 1.2 ms of CPU per read on SQLite). The body is built by the same
-function as before (`service.video_detail_from`), so the answer cannot drift.
+Uncached detail reads (every partner request carrying a token) spend most of their time loading
+ORM entities with joined eager loading; plain rows skip that. The bench row it is for:
+"GET /v1/media/videos/{id} with a token (never cached)" (see bench/README.md). The body
+is built by the service's own `video_detail_from`, so the answer cannot drift.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _DETAIL = (
 async def video_detail(
     engine: AsyncEngine, video_id: uuid.UUID, settings: MediaSettings
 ) -> VideoDetail:
-    # A connection, not the request session: a read with nothing to flush or commit.
+    # Its own connection, not the request session: a read-only statement with nothing to commit.
     async with engine.connect() as connection:
         rows = (await connection.execute(_DETAIL, {"video_id": video_id})).all()
     if not rows:

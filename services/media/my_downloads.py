@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,7 @@ from services.common.pagination import (
     encode_cursor,
 )
 from services.common.problems import problem_responses
-from services.common.security import TOKEN_REQUIRED, require_principal
+from services.common.security import principal
 from services.media.models import DownloadGrant, Rendition, Video
 
 # No service keeps a client address longer than this.
@@ -70,11 +70,7 @@ class DownloadGrantPage(Page[DownloadGrantOut]):
     )
 
 
-async def _caller(request: Request) -> Principal:
-    return await require_principal(request)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
+Caller = Annotated[Principal, Depends(principal)]
 
 
 async def my_downloads(
@@ -131,9 +127,9 @@ async def my_downloads(
     "/me/downloads",
     response_model=DownloadGrantPage,
     summary="List your download grants",
+    operation_id="listMyDownloads",
     tags=["downloads"],
     responses=problem_responses((401, "invalid_token"), (422, "validation_error")),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def list_my_downloads(
     principal: Caller, session: SessionDep, limit: Limit = 20, cursor: Cursor = None

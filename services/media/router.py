@@ -9,20 +9,19 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from services.common.database import SessionDep
-from services.common.http_cache import cached_json, etag_matches, strong_etag
+from services.common.http_cache import conditional_response
 from services.common.instants import AwareInstant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
 from services.common.revocation import Revocations
-from services.common.security import TOKEN_REQUIRED
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
+from services.media.auth import Downloader
 from services.media.delivery import file_response
 from services.media.dependencies import (
     ClientAddressDep,
     ClockDep,
-    Downloader,
     RenditionFilesDep,
     SettingsDep,
     SignerDep,
@@ -60,6 +59,7 @@ FILE_HEADERS = {
 
 @router.get(
     "/videos",
+    operation_id="listVideos",
     response_model=VideoPage,
     summary="List videos",
     tags=["catalogue"],
@@ -119,13 +119,14 @@ async def list_videos(
         next_cursor=next_cursor,
     )
     allow_public_cache(request)
-    return cached_json(
+    return conditional_response(
         request, page.model_dump_json().encode(), headers={"Cache-Control": "no-cache"}
     )
 
 
 @router.get(
     "/videos/{video_id}",
+    operation_id="getVideo",
     response_model=VideoDetail,
     summary="Get a video with its renditions",
     tags=["catalogue"],
@@ -140,11 +141,12 @@ async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) 
     detail = await detail_reads.video_detail(request.app.state.database.engine, video_id, settings)
     body = detail.model_dump_json().encode()
     allow_public_cache(request)
-    return cached_json(request, body, headers={"Cache-Control": "no-cache"})
+    return conditional_response(request, body, headers={"Cache-Control": "no-cache"})
 
 
 @router.get(
     "/videos/{video_id}/thumbnail.jpg",
+    operation_id="getVideoThumbnail",
     summary="A still image of the video",
     tags=["catalogue"],
     response_class=Response,
@@ -162,17 +164,18 @@ async def get_thumbnail(
     if video.thumbnail_key is None:
         raise VideoNotFound
     chunks = [chunk async for chunk in storage.read(video.thumbnail_key)]
-    image = b"".join(chunks)
-    etag = strong_etag(image)
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
     allow_public_cache(request)
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(image, media_type="image/jpeg", headers=headers)
+    return conditional_response(
+        request,
+        b"".join(chunks),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 @router.post(
     "/videos/{video_id}/renditions/{rendition_id}/download-url",
+    operation_id="createDownloadUrl",
     response_model=DownloadUrl,
     summary="Get a signed download URL",
     tags=["downloads"],
@@ -184,7 +187,6 @@ async def get_thumbnail(
         (422, "validation_error"),
         (429, "rate_limited"),
     ),
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_download_url(
     video_id: VideoId,
@@ -242,7 +244,7 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     DOWNLOAD_PATH,
-    operation_id="download_file",
+    operation_id="downloadFile",
     summary="Download a file through a signed URL",
     tags=["downloads"],
     response_class=Response,
@@ -250,7 +252,7 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 @router.head(
     DOWNLOAD_PATH,
-    operation_id="download_file_head",
+    operation_id="headDownloadFile",
     summary="Headers of a download (size, ETag, digest) without the body",
     tags=["downloads"],
     response_class=Response,

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from services.common.jwt import Principal
-from services.common.pagination import InvalidCursor, decode_cursor, encode_cursor
+from services.common.pagination import InvalidCursor, decode_position, encode_cursor
 from services.common.revocation import token_epoch
+from services.common.scopes import MEDIA_DOWNLOAD
 from services.media.config import MediaSettings
 from services.media.exceptions import RenditionNotFound, VideoNotFound
 from services.media.models import DownloadGrant, Rendition, Video, VideoTag
@@ -72,16 +73,10 @@ def _filtered(statement: Select[Video], filters: VideoFilters) -> Select[Video]:
 
 
 def _cursor_position(cursor: str, order: Order) -> tuple[datetime, uuid.UUID]:
-    mode, instant, video_id = decode_cursor(cursor, 3)
+    (mode,), at, video_id = decode_position(cursor, leading=1)
     if mode != order[0]:
         raise InvalidCursor
-    try:
-        parsed = datetime.fromisoformat(str(instant))
-        if parsed.tzinfo is None:
-            raise InvalidCursor
-        return parsed.astimezone(UTC), uuid.UUID(str(video_id))
-    except (ValueError, OverflowError) as exc:
-        raise InvalidCursor from exc
+    return at, video_id
 
 
 async def list_videos(
@@ -233,13 +228,10 @@ class DownloadNotAllowed(Exception):
         self.code = code
 
 
-DOWNLOAD_SCOPE = "media:download"
-
-
 def check_may_download(principal: Principal) -> None:
     """Partner clients need the download scope; people need a verified email."""
     if principal.is_client:
-        if DOWNLOAD_SCOPE not in principal.scopes:
+        if MEDIA_DOWNLOAD not in principal.scopes:
             raise DownloadNotAllowed("insufficient_scope")
         return
     if not principal.email_verified:

@@ -1,4 +1,4 @@
-"""Dependencies of the news routes: who is asking, and the article a path names.
+"""Dependencies of the news routes: settings, the clock, and the article a path names.
 
 All `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per
 request (see media's dependencies).
@@ -13,49 +13,30 @@ from fastapi import Depends, Path, Request
 
 from services.common.clock import Clock
 from services.common.database import SessionDep
-from services.common.jwt import Principal
-from services.common.security import bearer_principal, require_principal
+from services.news.auth import Editor
 from services.news.config import NewsSettings
-from services.news.exceptions import EditorRequired
 from services.news.models import Article
 from services.news.service import get_article
 
-EDITOR_SCOPE = "editor"
 
-
-def is_editor(principal: Principal | None) -> bool:
-    return principal is not None and EDITOR_SCOPE in principal.scopes
-
-
-async def require_editor(request: Request) -> Principal:
-    """An editor's token. A route using it declares `openapi_extra=TOKEN_REQUIRED`."""
-    principal = await require_principal(request)
-    if not is_editor(principal):
-        raise EditorRequired
-    return principal
-
-
-async def reader_is_editor(request: Request) -> bool:
-    """Anyone may read; an editor's token also shows drafts. A bad token is still a 401.
-
-    A route using it declares `openapi_extra=TOKEN_OPTIONAL`.
-    """
-    return is_editor(await bearer_principal(request))
-
-
-async def news_settings(request: Request) -> NewsSettings:
+async def get_settings(request: Request) -> NewsSettings:
     settings: NewsSettings = request.app.state.settings
     return settings
 
 
-async def now(request: Request) -> datetime:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
+    return clock
+
+
+SettingsDep = Annotated[NewsSettings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+async def now(clock: ClockDep) -> datetime:
     return clock.now()
 
 
-Editor = Annotated[Principal, Depends(require_editor)]
-ReaderIsEditor = Annotated[bool, Depends(reader_is_editor)]
-Settings = Annotated[NewsSettings, Depends(news_settings)]
 Now = Annotated[datetime, Depends(now)]
 SlugPath = Annotated[str, Path(max_length=120, description="The article's slug")]
 

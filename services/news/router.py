@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from services.common.database import SessionDep
-from services.common.http_cache import etag_matches, strong_etag
+from services.common.http_cache import conditional_response
 from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
 from services.common.public_cache import allow_public_cache
-from services.common.security import TOKEN_OPTIONAL, TOKEN_REQUIRED
 from services.news import service
-from services.news.dependencies import (
-    EditableArticle,
-    Editor,
-    Now,
-    ReaderIsEditor,
-    Settings,
-    SlugPath,
-)
+from services.news.auth import Editor, ReaderIsEditor
+from services.news.config import NewsSettings
+from services.news.dependencies import EditableArticle, Now, SettingsDep, SlugPath
 from services.news.feeds import (
     ATOM_MEDIA_TYPE,
     JSON_FEED_MEDIA_TYPE,
@@ -73,11 +66,11 @@ JSON_FEED_EXAMPLE = {
 }
 
 
-def _public(settings: Settings) -> str:
+def _public(settings: NewsSettings) -> str:
     return f"public, max-age={settings.cache_max_age_seconds}"
 
 
-def _fields(settings: Settings, article: ArticleRow | service.ListedArticle) -> dict[str, Any]:
+def _fields(settings: NewsSettings, article: ArticleRow | service.ListedArticle) -> dict[str, Any]:
     return {
         "id": article.id,
         "slug": article.slug,
@@ -94,11 +87,11 @@ def _fields(settings: Settings, article: ArticleRow | service.ListedArticle) -> 
     }
 
 
-def _summary(settings: Settings, article: ArticleRow | service.ListedArticle) -> ArticleSummary:
+def _summary(settings: NewsSettings, article: ArticleRow | service.ListedArticle) -> ArticleSummary:
     return ArticleSummary(**_fields(settings, article))
 
 
-def _full(settings: Settings, article: ArticleRow) -> Article:
+def _full(settings: NewsSettings, article: ArticleRow) -> Article:
     # Built in one validation, not a summary dumped and validated again.
     return Article(**_fields(settings, article), body=article.body, created_at=article.created_at)
 
@@ -112,34 +105,10 @@ def _conditional(
     last_modified: datetime | None = None,
     vary: str | None = None,
 ) -> Response:
-    """200 with a strong ETag, or 304 when the client's copy is current (RFC 9110 §13)."""
-    etag = strong_etag(body)
-    headers = {"ETag": etag, "Cache-Control": cache_control}
-    if vary:
-        headers["Vary"] = vary
-    if last_modified is not None:
-        headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        fresh = etag_matches(if_none_match, etag)
-    else:
-        fresh = _not_modified_since(request.headers.get("if-modified-since"), last_modified)
-    if fresh:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
-
-
-def _not_modified_since(header: str | None, last_modified: datetime | None) -> bool:
-    if header is None or last_modified is None:
-        return False
-    try:
-        since = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return False  # an unreadable date is ignored, as RFC 9110 asks
-    if since.tzinfo is None:
-        return False
-    # HTTP dates have whole seconds.
-    return last_modified.replace(microsecond=0) <= since
+    headers = {"Cache-Control": cache_control, **({"Vary": vary} if vary else {})}
+    return conditional_response(
+        request, body, media_type=media_type, headers=headers, last_modified=last_modified
+    )
 
 
 def _json(model: BaseModel) -> bytes:
@@ -148,15 +117,15 @@ def _json(model: BaseModel) -> bytes:
 
 @router.get(
     "/articles",
+    operation_id="listArticles",
     response_model=ArticlePage,
     summary="List articles",
     responses=BAD_TOKEN,
-    openapi_extra=TOKEN_OPTIONAL,
 )
 async def list_articles(
     request: Request,
     session: SessionDep,
-    settings: Settings,
+    settings: SettingsDep,
     editor: ReaderIsEditor,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -219,18 +188,18 @@ async def list_articles(
 
 @router.get(
     "/articles/{slug}",
+    operation_id="getArticle",
     response_model=Article,
     summary="Read an article",
     responses={
         304: {"description": "The client's copy (If-None-Match / If-Modified-Since) is current"},
         **problem_responses((401, "invalid_token"), (404, "not_found")),
     },
-    openapi_extra=TOKEN_OPTIONAL,
 )
 async def read_article(
     request: Request,
     session: SessionDep,
-    settings: Settings,
+    settings: SettingsDep,
     editor: ReaderIsEditor,
     slug: SlugPath,
 ) -> Response:
@@ -250,6 +219,7 @@ async def read_article(
 
 @router.get(
     "/feed.json",
+    operation_id="getJsonFeed",
     summary="JSON Feed",
     # A plain Response: FastAPI would otherwise also claim an application/json answer.
     response_class=Response,
@@ -260,7 +230,7 @@ async def read_article(
         }
     },
 )
-async def read_json_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
+async def read_json_feed(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The latest published articles as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
     articles = await service.latest_published(session, settings.feed_size)
     allow_public_cache(request)
@@ -273,11 +243,12 @@ async def read_json_feed(request: Request, session: SessionDep, settings: Settin
 
 @router.get(
     "/feed.atom",
+    operation_id="getAtomFeed",
     summary="Atom feed",
     response_class=Response,
     responses={200: {"content": {ATOM_MEDIA_TYPE: {}}, "description": "Atom 1.0 (RFC 4287)"}},
 )
-async def read_atom_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
+async def read_atom_feed(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The latest published articles as an Atom 1.0 feed, for feed readers."""
     articles = await service.latest_published(session, settings.feed_size)
     allow_public_cache(request)
@@ -289,7 +260,9 @@ async def read_atom_feed(request: Request, session: SessionDep, settings: Settin
     )
 
 
-def _editor_response(settings: Settings, article: ArticleRow, status_code: int = 200) -> Response:
+def _editor_response(
+    settings: NewsSettings, article: ArticleRow, status_code: int = 200
+) -> Response:
     return Response(
         _json(_full(settings, article)),
         status_code=status_code,
@@ -300,14 +273,14 @@ def _editor_response(settings: Settings, article: ArticleRow, status_code: int =
 
 @router.post(
     "/articles",
+    operation_id="createArticle",
     status_code=201,
     response_model=Article,
     summary="Create an article",
     responses={**EDITOR_ONLY, **problem_responses((422, "validation_error"))},
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def create_article(
-    session: SessionDep, settings: Settings, now: Now, _: Editor, data: ArticleCreate
+    session: SessionDep, settings: SettingsDep, now: Now, _: Editor, data: ArticleCreate
 ) -> Response:
     """Editors only. The slug is made from the title (`-2`, `-3`… when taken); the body is
     sanitised."""
@@ -319,13 +292,17 @@ async def create_article(
 
 @router.patch(
     "/articles/{slug}",
+    operation_id="updateArticle",
     response_model=Article,
     summary="Change an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"), (422, "validation_error"))},
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def update_article(
-    session: SessionDep, settings: Settings, now: Now, article: EditableArticle, data: ArticleUpdate
+    session: SessionDep,
+    settings: SettingsDep,
+    now: Now,
+    article: EditableArticle,
+    data: ArticleUpdate,
 ) -> Response:
     """Editors only. Fields left out keep their values; the slug never changes."""
     await service.update_article(session, article, data, now=now)
@@ -334,13 +311,13 @@ async def update_article(
 
 @router.post(
     "/articles/{slug}/publish",
+    operation_id="publishArticle",
     response_model=Article,
     summary="Publish an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def publish_article(
-    session: SessionDep, settings: Settings, now: Now, article: EditableArticle
+    session: SessionDep, settings: SettingsDep, now: Now, article: EditableArticle
 ) -> Response:
     """Editors only. Makes a draft public; publishing again changes nothing."""
     await service.publish_article(session, article, now=now)
@@ -349,10 +326,10 @@ async def publish_article(
 
 @router.delete(
     "/articles/{slug}",
+    operation_id="deleteArticle",
     status_code=204,
     summary="Delete an article",
     responses={**EDITOR_ONLY, **problem_responses((404, "not_found"))},
-    openapi_extra=TOKEN_REQUIRED,
 )
 async def delete_article(session: SessionDep, article: EditableArticle) -> Response:
     """Editors only. The article is gone for good."""

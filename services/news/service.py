@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from services.common.pagination import InvalidCursor, decode_cursor, encode_cursor
+from services.common.pagination import InvalidCursor, decode_position, encode_cursor
 from services.common.problems import ProblemError
 from services.news.exceptions import ArticleNotFound, InvalidArticle
 from services.news.models import Article, ArticleTag
@@ -58,15 +58,11 @@ def _before(key: ColumnElement[Any], at: datetime, article_id: uuid.UUID) -> Col
 
 
 def _parse_cursor(cursor: str, *, ranked: bool) -> tuple[float | None, datetime, uuid.UUID]:
-    values = decode_cursor(cursor, 3 if ranked else 2)
+    leading, at, article_id = decode_position(cursor, leading=1 if ranked else 0)
     try:
-        rank = float(values[0]) if ranked else None
-        at = datetime.fromisoformat(str(values[-2]))
-        article_id = uuid.UUID(str(values[-1]))
+        rank = float(leading[0]) if ranked else None
     except ValueError as exc:
         raise InvalidCursor from exc
-    if at.tzinfo is None:
-        raise InvalidCursor
     return rank, at, article_id
 
 

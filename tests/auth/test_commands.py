@@ -58,9 +58,20 @@ async def test_grant_role_to_unknown_email_fails(
     assert "no account" in capsys.readouterr().out
 
 
-async def test_seed_is_a_harmless_no_op(settings: AuthSettings) -> None:
+async def test_seed_loads_no_accounts_and_may_run_twice(
+    client: httpx.AsyncClient, settings: AuthSettings
+) -> None:
+    # Accounts are made by registering: a seed that loaded one would be a known password.
     await seed(settings)
     await seed(settings)
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.engine.connect() as connection:
+            for table in Base.metadata.sorted_tables:
+                rows = await connection.scalar(sa.select(sa.func.count()).select_from(table))
+                assert rows == 0, table.name
+    finally:
+        await database.dispose()
 
 
 async def test_migration_matches_the_models(database_url: str) -> None:

@@ -207,3 +207,14 @@ async def test_pyjwt_verifies_our_tokens_from_the_jwks_alone(tokens: TokenFactor
         token, public_key, algorithms=["ES256"], audience="natomedia-api", issuer="natomedia-auth"
     )
     assert claims["email_verified"] is True
+
+
+def test_jose_runs_on_its_cryptography_backend() -> None:
+    # python-jose falls back to the pure-Python `ecdsa` package (CVE-2024-23342, timing) when
+    # `cryptography` is missing; .ci/audit-ignore.md accepts that advisory on this ground only.
+    from jose import backends
+    from jose.backends.cryptography_backend import CryptographyECKey
+
+    assert backends.ECKey is CryptographyECKey
+    # The key every token is signed with.
+    assert isinstance(SigningKey(generate_private_key_pem()).signer, CryptographyECKey)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from services.common.app import create_service_app
 from services.common.database import Database
-from services.common.http_cache import cached_json
+from services.common.http_cache import conditional_response
 from services.common.public_cache import PublicCache, allow_public_cache, canonical_query
 from services.common.settings import ServiceSettings
 from services.common.telemetry import OFF, telemetry_config
@@ -44,7 +44,9 @@ def demo_router(backend: Backend) -> APIRouter:
         backend.calls.append("page")
         allow_public_cache(request)
         body = f'{{"version":{backend.version},"q":"{request.url.query}"}}'.encode()
-        response = cached_json(request, body, headers={"Cache-Control": "public, max-age=60"})
+        response = conditional_response(
+            request, body, headers={"Cache-Control": "public, max-age=60"}
+        )
         response.headers["Last-Modified"] = "Mon, 04 May 2026 09:00:00 GMT"
         return response
 

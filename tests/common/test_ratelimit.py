@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+import limits.storage.memory as limits_memory
 import pytest
 
 from services.common.problems import RateLimited
@@ -46,13 +48,17 @@ async def test_in_process_limits_stay_on_the_event_loop(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(asyncio, "to_thread", counted)
     started: list[threading.Thread] = []
-    start = threading.Thread.start
 
-    def counted_start(thread: threading.Thread) -> None:
-        started.append(thread)
-        start(thread)
+    class CountedTimer(threading.Timer):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
 
-    monkeypatch.setattr(threading.Thread, "start", counted_start)
+    # Only `limits`' synchronous storage sees the counting timer, not every thread in the run.
+    monkeypatch.setattr(
+        limits_memory, "threading", SimpleNamespace(Timer=CountedTimer, RLock=threading.RLock)
+    )
+    threads_before = set(threading.enumerate())
     limiter = RateLimiter(None, namespace="t-loop")
     limit = rule("5/minute")
     for key in ("a", "b", "c"):
@@ -63,6 +69,7 @@ async def test_in_process_limits_stay_on_the_event_loop(monkeypatch: pytest.Monk
     await asyncio.sleep(0.05)  # long enough for a scheduled expiry pass to have started
     assert sent == []
     assert started == []
+    assert set(threading.enumerate()) <= threads_before
 
 
 @pytest.mark.redis

@@ -1,26 +1,25 @@
-"""Bearer tokens without a FastAPI dependency: parsing, verification, 401s and the document."""
+"""Bearer tokens as security dependencies: parsing, verification, 401s and the document."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Security
 
 from services.common.app import create_service_app
 from services.common.database import Database
 from services.common.jwt import Principal, TokenVerifier
 from services.common.security import (
-    TOKEN_OPTIONAL,
-    TOKEN_REQUIRED,
-    bearer_principal,
-    require_principal,
+    AuthorizationHeader,
+    client_basic,
+    optional_principal,
+    principal,
 )
 from services.common.settings import ServiceSettings
-from services.gateway.openapi import _routes, service_apps
 from tests.conftest import TokenFactory
 
 REQUIRED = "/v1/probe/required"
@@ -30,15 +29,25 @@ OPTIONAL = "/v1/probe/optional"
 def _app(tmp_path: Path, verifier: TokenVerifier) -> FastAPI:
     router = APIRouter(prefix="/v1/probe")
 
-    @router.get("/required", openapi_extra=TOKEN_REQUIRED)
-    async def required(request: Request) -> dict[str, Any]:
-        principal = await require_principal(request)
-        return {"subject": principal.subject, "id": id(principal)}
+    @router.get("/required")
+    async def required(caller: Annotated[Principal, Security(principal)]) -> dict[str, Any]:
+        return {"subject": caller.subject, "id": id(caller)}
 
-    @router.get("/optional", openapi_extra=TOKEN_OPTIONAL)
-    async def optional(request: Request) -> dict[str, Any]:
-        principal = await bearer_principal(request)
-        return {"subject": None if principal is None else principal.subject}
+    @router.get("/optional")
+    async def optional(
+        caller: Annotated[Principal | None, Depends(optional_principal)],
+    ) -> dict[str, Any]:
+        return {"subject": None if caller is None else caller.subject}
+
+    @router.get("/editor")
+    async def editor(
+        caller: Annotated[Principal, Security(principal, scopes=["editor"])],
+    ) -> dict[str, Any]:
+        return {"subject": caller.subject}
+
+    @router.post("/basic")
+    async def basic(header: Annotated[str | None, Security(client_basic)]) -> dict[str, Any]:
+        return {"header": header}
 
     @router.get("/open")
     async def open_route() -> dict[str, str]:
@@ -162,15 +171,28 @@ async def test_a_token_seen_before_comes_from_the_verifiers_cache(
 async def test_the_document_declares_what_each_route_takes(app: FastAPI) -> None:
     document = app.openapi()
     assert document["components"]["securitySchemes"] == {
-        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "clientBasic": {"type": "http", "scheme": "basic"},
     }
     paths = document["paths"]
     assert paths[REQUIRED]["get"]["security"] == [{"bearerAuth": []}]
+    # The one thing FastAPI cannot say itself: anonymous callers are served too.
     assert paths[OPTIONAL]["get"]["security"] == [{}, {"bearerAuth": []}]
+    assert paths["/v1/probe/basic"]["post"]["security"] == [{}, {"clientBasic": []}]
+    # `Security(..., scopes=[...])` is what the document lists.
+    assert paths["/v1/probe/editor"]["get"]["security"] == [{"bearerAuth": ["editor"]}]
     assert "security" not in paths["/v1/probe/open"]["get"]
-    # The declarations themselves are left as they were, for the next route and app.
-    assert TOKEN_REQUIRED == {"security": [{"bearerAuth": []}]}
-    assert TOKEN_OPTIONAL == {"security": [{}, {"bearerAuth": []}]}
+    # Asked for again, the document is the same (the hook does not add a second `{}`).
+    assert app.openapi()["paths"][OPTIONAL]["get"]["security"] == [{}, {"bearerAuth": []}]
+
+
+async def test_the_schemes_hand_the_raw_header_to_the_dependency(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/v1/probe/basic", headers={"Authorization": "Basic xyz"})
+    assert response.json() == {"header": "Basic xyz"}
+    assert (await client.post("/v1/probe/basic")).json() == {"header": None}
+    assert isinstance(client_basic, AuthorizationHeader)
 
 
 async def test_a_document_without_tokens_defines_no_scheme(tmp_path: Path) -> None:
@@ -189,23 +211,3 @@ async def test_a_document_without_tokens_defines_no_scheme(tmp_path: Path) -> No
         routers=[router],
     )
     assert "securitySchemes" not in app.openapi().get("components", {})
-
-
-def _solved_calls(dependant: Any) -> list[Any]:
-    calls = []
-    for dependency in dependant.dependencies:
-        calls.append(dependency.call)
-        calls.extend(_solved_calls(dependency))
-    return calls
-
-
-def test_no_service_route_resolves_the_token_as_a_dependency(tmp_path: Path) -> None:
-    # A dependency node costs FastAPI more per request than verifying a cached token.
-    checked = 0
-    for name, app in service_apps(tmp_path).items():
-        for route in _routes(app).values():
-            calls = _solved_calls(route.dependant)
-            assert bearer_principal not in calls, (name, route.path)
-            assert require_principal not in calls, (name, route.path)
-            checked += 1
-    assert checked > 20

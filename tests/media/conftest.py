@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,10 +24,18 @@ from services.media.config import MediaSettings
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Base, Rendition, Video, VideoTag
 from services.media.storage import LocalStorage
-from tests.conftest import DatabaseFarm, TokenFactory
+from tests.conftest import DatabaseFarm, TokenFactory, unavailable
 
 PUBLIC_BASE_URL = "https://media.example.test"
 DEMO_FILE = DEMO_DIR / "nato-russia-council-oslo.mp4"
+
+
+@pytest.fixture
+def ffprobe() -> None:
+    """Skips a test that needs ffprobe/ffmpeg where they are missing (fails under
+    NATOMEDIA_REQUIRE=ffprobe)."""
+    if shutil.which("ffprobe") is None or shutil.which("ffmpeg") is None:
+        unavailable("ffprobe", "ffprobe/ffmpeg not installed")
 
 
 @pytest.fixture

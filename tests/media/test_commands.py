@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,14 +21,7 @@ from services.media import commands
 from services.media.config import MediaSettings
 from services.media.models import Base, Video
 from services.media.storage import LocalStorage
-from tests.conftest import unavailable
 from tests.media.conftest import DEMO_FILE
-
-
-@pytest.fixture
-def ffprobe() -> None:
-    if shutil.which("ffprobe") is None or shutil.which("ffmpeg") is None:
-        unavailable("ffprobe", "ffprobe/ffmpeg not installed")
 
 
 def ingest_args(*argv: str) -> Any:

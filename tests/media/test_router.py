@@ -287,6 +287,7 @@ async def test_detail_etag_and_304(client: httpx.AsyncClient, catalogue: Catalog
     assert len(refreshed.json()["renditions"]) == 2
 
 
+@pytest.mark.usefixtures("ffprobe")
 async def test_thumbnail(client: httpx.AsyncClient, catalogue: Catalogue) -> None:
     ingested = await catalogue.ingest()
     video = (await client.get(f"/v1/media/videos/{ingested.video_id}")).json()
@@ -315,7 +316,8 @@ async def test_openapi_documents_the_media_api(client: httpx.AsyncClient) -> Non
     download_url = paths["/v1/media/videos/{video_id}/renditions/{rendition_id}/download-url"]
     post = download_url["post"]
     assert post["summary"] == "Get a signed download URL"
-    assert post["security"] == [{"bearerAuth": []}]
+    # The partners' grant comes from the route's dependencies, not a table beside them.
+    assert post["security"] == [{"bearerAuth": []}, {"clientCredentials": ["media:download"]}]
     codes_403 = post["responses"]["403"]["content"][PROBLEM_JSON]["schema"]["allOf"][1]
     assert codes_403["properties"]["code"]["enum"] == ["email_not_verified", "insufficient_scope"]
     download = paths["/v1/media/downloads/{rendition_id}/{filename}"]

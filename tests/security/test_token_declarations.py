@@ -1,10 +1,9 @@
 """Every operation asks for a token exactly where its service's document says it does.
 
-Routes check the token themselves (`require_principal` / `bearer_principal`), not through a
-FastAPI dependency, so FastAPI cannot document it: each route declares `TOKEN_REQUIRED` or
-`TOKEN_OPTIONAL`. Here each service's own document is walked and every operation called without
-a token and with a bad one, so a route that checks without declaring, or declares without
-checking, fails.
+FastAPI documents the security dependencies each route takes (the aliases in each service's
+`auth.py`), and one hook adds the anonymous alternative where a token is optional. Here each
+service's own document is walked and every operation called without a token and with a bad one,
+so a route that checks a token another way than its dependencies say, fails.
 """
 
 from __future__ import annotations

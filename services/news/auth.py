@@ -1,0 +1,34 @@
+"""Who may do what in news: the token aliases routes take."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Security
+
+from services.common import scopes
+from services.common.jwt import Principal
+from services.common.security import optional_principal, principal
+from services.news.exceptions import EditorRequired
+
+
+def is_editor(caller: Principal | None) -> bool:
+    return caller is not None and scopes.EDITOR in caller.scopes
+
+
+async def editor(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+    if not is_editor(caller):
+        raise EditorRequired
+    return caller
+
+
+async def reader_is_editor(
+    caller: Annotated[Principal | None, Depends(optional_principal)],
+) -> bool:
+    return is_editor(caller)
+
+
+# An editor's token.
+Editor = Annotated[Principal, Security(editor, scopes=[scopes.EDITOR])]
+# Anyone may read; an editor's token also shows drafts. A bad token is still a 401.
+ReaderIsEditor = Annotated[bool, Depends(reader_is_editor)]

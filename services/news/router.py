@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.common.database import SessionDep
 from services.common.http_cache import etag_matches, strong_etag
+from services.common.i18n import N_
 from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
@@ -182,7 +183,7 @@ async def list_articles(
     after, before = published_after, published_before
     if after is not None and before is not None and after >= before:
         raise ProblemError(
-            "The request is not valid.",
+            N_("The request is not valid."),
             status=422,
             code="validation_error",
             errors=[

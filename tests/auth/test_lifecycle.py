@@ -238,7 +238,7 @@ async def test_change_email_moves_the_account_and_the_old_address_can_undo_it(
     undone = await client.post("/v1/auth/me/email/undo", json={"email": old, "code": undo_code})
     assert undone.status_code == 204, undone.text
     notice = await mail_sink.wait_for(old, old_mail + 2)
-    assert notice[-1].subject == "Your email change has been undone"
+    assert notice[-1].subject == "NATO Multimedia: your email change has been undone"
     # Back at the old address; whoever changed it is out, and their password too.
     problem(await refresh(client, body["tokens"]), 401, "invalid_token")
     failed = await client.post("/v1/auth/login", json={"email": old, "password": STRONG_PASSWORD})
@@ -390,9 +390,9 @@ async def test_mail_retry_composes_the_new_notices_again_and_refuses_their_codes
     recomposer = Recomposer(settings, code_hash_key(settings))
     async with app.state.database.sessionmaker() as session:
         for kind, subject in (
-            ("account_deleted", "Your NATO Multimedia account has been deleted"),
-            ("email_change_taken", "Someone tried to use your address for another"),
-            ("email_change_undone", "Your email change has been undone"),
+            ("account_deleted", "NATO Multimedia: your account has been deleted"),
+            ("email_change_taken", "NATO Multimedia: someone tried to use your address for"),
+            ("email_change_undone", "NATO Multimedia: your email change has been undone"),
         ):
             row = OutboxMessage(recipient="gone@example.org", kind=kind, subject="")
             mail = await recomposer.compose(session, row)

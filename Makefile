@@ -60,7 +60,7 @@ messages-extract: install ## collect the marked texts into the template
 
 messages-update: install ## merge the template into each language's catalogue
 	$(BIN)/pybabel update -i $(POT) -d $(LOCALE) -D natomedia --no-wrap \
-		--no-fuzzy-matching
+		--no-fuzzy-matching --ignore-obsolete
 
 messages-compile: install ## compile the catalogues for run time
 	$(BIN)/pybabel compile -d $(LOCALE) -D natomedia --statistics

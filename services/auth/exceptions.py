@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.auth.passwords import RULE_MESSAGES
+from services.auth.passwords import MAX_LENGTH, MIN_LENGTH, RULE_MESSAGES
 from services.common.i18n import N_
 from services.common.problems import FieldError, RateLimited, problem_response
 
@@ -153,6 +153,7 @@ def error_response(exc: AuthError) -> JSONResponse:
     headers: dict[str, str] = {}
     errors = None
     extra: dict[str, str] = {}
+    values: dict[str, int] | None = None
     if isinstance(exc, InvalidRefreshToken | AccountRequired):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if isinstance(exc, InvalidClient):
@@ -173,6 +174,7 @@ def error_response(exc: AuthError) -> JSONResponse:
             FieldError(field=exc.field, code=rule, message=RULE_MESSAGES[rule])
             for rule in exc.failed
         ]
+        values = {"min_length": MIN_LENGTH, "max_length": MAX_LENGTH}
     if isinstance(exc, UnsupportedAddress):
         errors = [
             FieldError(
@@ -188,6 +190,7 @@ def error_response(exc: AuthError) -> JSONResponse:
         headers=headers,
         errors=errors,
         extra=extra,
+        values=values,
     )
 
 

@@ -36,8 +36,9 @@ MAX_LENGTH = 128
 MIN_EMAIL_FRAGMENT = 3
 
 RULE_MESSAGES = {
-    "too_short": f"Use at least {MIN_LENGTH} characters.",
-    "too_long": f"Use at most {MAX_LENGTH} characters.",
+    # `{min_length}` and `{max_length}` are filled where the messages are shown.
+    "too_short": N_("Use at least {min_length} characters."),
+    "too_long": N_("Use at most {max_length} characters."),
     "whitespace": N_("Spaces are not allowed."),
     "missing_lowercase": N_("Include a lowercase letter."),
     "missing_uppercase": N_("Include an uppercase letter."),

@@ -58,6 +58,7 @@ class ProblemError(Exception):
         headers: Mapping[str, str] | None = None,
         errors: Sequence[FieldError] | None = None,
         extra: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or code or self.code)
         self.detail = detail
@@ -68,6 +69,8 @@ class ProblemError(Exception):
         self.headers = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
         self.extra = dict(extra or {})
+        # Filled into the `{placeholders}` of detail and field messages once translated.
+        self.values = dict(values) if values is not None else None
 
 
 class NotFound(ProblemError):
@@ -119,14 +122,21 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     errors: Sequence[FieldError] | None = None,
     extra: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     """The problem, its title, detail and field messages in the reply's language (`i18n`).
 
-    Texts are looked up by their English wording, so a text the catalogue lacks (one built
-    from values) stays English rather than failing.
+    Texts are looked up by their English wording, so a text the catalogue lacks stays English
+    rather than failing. A text with `{placeholders}` is translated as written and then filled
+    from `values`.
     """
     language = reply_language()
-    _ = translator(language)
+    translate = translator(language)
+
+    def _(text: str) -> str:
+        translated = translate(text)
+        return translated.format_map(values) if values is not None else translated
+
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": _(title or _title(status)),
@@ -228,6 +238,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=exc.headers,
             errors=exc.errors,
             extra=exc.extra,
+            values=exc.values,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -8,7 +8,7 @@ from services.common.problems import FieldError, InsufficientScope, NotFound, Pr
 
 class ArticleNotFound(NotFound):
     def __init__(self, slug: str) -> None:
-        super().__init__(f"No article has the slug {slug!r}.")
+        super().__init__(N_("No article has the slug {slug}."), values={"slug": repr(slug)})
 
 
 class EditorRequired(InsufficientScope):

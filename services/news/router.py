@@ -190,7 +190,7 @@ async def list_articles(
                 FieldError(
                     field="published_before",
                     code="invalid_range",
-                    message="published_before must be later than published_after",
+                    message=N_("published_before must be later than published_after"),
                 )
             ],
         )

@@ -16,7 +16,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from services.auth.config import AuthSettings
 from services.auth.models import CodeRequest
+from services.auth.passwords import MIN_LENGTH
 from services.common.clock import FrozenClock
 from services.gateway.mail_sink import MailSink
 from tests.auth.flows import (
@@ -233,3 +235,33 @@ async def test_the_code_is_found_in_mail_of_either_language(
         assert re.fullmatch(r"\d{6}", code)
         verified = await client.post("/v1/auth/verify", json={"email": address, "code": code})
         assert verified.status_code == 200, verified.text
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "too_short", "too_large"),
+    [
+        ("en", "Use at least {} characters.", "The request body exceeds {} bytes."),
+        ("fr", "Utilisez au moins {} caractères.", "Le corps de la requête dépasse {} octets."),
+    ],
+)
+async def test_texts_with_values_are_translated_then_filled(
+    client: httpx.AsyncClient,
+    settings: AuthSettings,
+    accept_language: str,
+    too_short: str,
+    too_large: str,
+) -> None:
+    headers = {"Accept-Language": accept_language}
+    short = await register(client, "short@example.org", "Ab1!", headers=headers)
+    messages = {
+        error["code"]: error["message"] for error in _problem(short, 422, "weak_password")["errors"]
+    }
+    assert messages["too_short"] == too_short.format(MIN_LENGTH)
+
+    limit = settings.max_body_bytes
+    large = await client.post(
+        "/v1/auth/register",
+        content=b'{"email": "' + b"a" * limit + b'"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert _problem(large, 413, "payload_too_large")["detail"] == too_large.format(limit)

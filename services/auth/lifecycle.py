@@ -420,6 +420,7 @@ class AccountLifecycle:
                 "email_verified": user.email_verified,
                 "email_verified_at": user.email_verified_at,
                 "newsletter": user.newsletter,
+                "newsletter_since": user.newsletter_since,
                 "language": user.language,
                 "roles": list(user.roles),
                 "created_at": user.created_at,

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.common.i18n import N_
+from services.common.i18n import N_, LanguageMiddleware
 from services.common.problems import problem_response
 from services.common.request_id import RequestIdMiddleware
 
@@ -45,7 +45,7 @@ class PrefixDispatcher:
             if path == "/healthz":
                 await _ok(scope, receive, send)
                 return
-            await RequestIdMiddleware(_not_found)(scope, receive, send)
+            await RequestIdMiddleware(LanguageMiddleware(_not_found))(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()

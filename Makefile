@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock run test lint format bench bench-smoke openapi clean
+.PHONY: install lock run test lint format bench bench-smoke openapi clean messages messages-extract messages-update messages-compile
 
 # Installs exactly what requirements/dev.lock pins (with hashes), so a new upstream release cannot
 # change what CI lints and tests against; `make lock` moves the pins on purpose.
@@ -45,6 +45,25 @@ bench-smoke: install ## the same harness in seconds (what CI runs); times nothin
 
 openapi: install ## rewrite the committed API document from the code
 	$(BIN)/natomedia openapi > openapi.json
+
+# Mail and problem texts: English in the code, French in the gettext catalogue. The compiled .mo
+# is committed, so an install needs no build step; tests/common/test_translations.py fails when a
+# text lacks its translation or the .mo is older than the .po.
+LOCALE := services/common/locale
+POT := $(LOCALE)/natomedia.pot
+
+messages: messages-extract messages-update messages-compile ## all three below, in order
+
+messages-extract: install ## collect the marked texts into the template
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output \
+		--no-wrap -o $(POT) services
+
+messages-update: install ## merge the template into each language's catalogue
+	$(BIN)/pybabel update -i $(POT) -d $(LOCALE) -D natomedia --no-wrap \
+		--no-fuzzy-matching --ignore-obsolete
+
+messages-compile: install ## compile the catalogues for run time
+	$(BIN)/pybabel compile -d $(LOCALE) -D natomedia --statistics
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

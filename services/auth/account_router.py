@@ -30,6 +30,7 @@ from services.auth.router import NO_STORE, RATE_LIMITED, UNAUTHENTICATED, VALIDA
 from services.auth.schemas import Account, CodeRequested, TokenPair
 from services.auth.service import IssuedTokens
 from services.common.database import SessionDep
+from services.common.i18n import N_
 from services.common.problems import InvalidToken, problem_responses
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -58,7 +59,7 @@ async def current_session_id(
     except ValueError:
         return None
     if await rules.session_ended(session, session_id):
-        raise InvalidToken("This session has ended; log in again.")
+        raise InvalidToken(N_("This session has ended; log in again."))
     return session_id
 
 

@@ -115,6 +115,7 @@ EXPORT_EXAMPLE: dict[str, Any] = {
         "email_verified": True,
         "email_verified_at": "2026-11-27T15:31:00Z",
         "newsletter": True,
+        "newsletter_since": "2026-11-27T15:30:00Z",
         "language": "en",
         "roles": [],
         "created_at": "2026-11-27T15:30:00Z",

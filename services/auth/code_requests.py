@@ -20,6 +20,7 @@ from services.auth.codes import CodeBook
 from services.auth.models import CodePurpose, CodeRequest, CodeRequestAction, User
 from services.auth.outbox import MailWakeup, queue_mail
 from services.common.database import Database
+from services.common.i18n import DEFAULT_LANGUAGE
 
 logger = logging.getLogger("natomedia.auth.codes")
 
@@ -72,12 +73,24 @@ class CodeRequests:
             else CodePurpose.VERIFY_EMAIL
         )
         mail: emails.Email | None = None
+        # An account's mail is in its language; the request's language covers the rest.
+        language = user.language if user is not None else (request.language or DEFAULT_LANGUAGE)
         if user is not None and (action is CodeRequestAction.RESET or unverified):
             code = await self.codes.issue(session, purpose, request.address, user.id)
+            expires_at = self.codes.expiry()
             if action is CodeRequestAction.RESET:
-                mail = emails.password_reset_code(user.email, code, self.code_minutes)
+                mail = emails.password_reset_code(
+                    user.email, code, self.code_minutes, expires_at, language=language
+                )
             else:
-                mail = emails.verification_code(user.email, code, self.code_minutes)
+                mail = emails.verification_code(
+                    user.email,
+                    code,
+                    self.code_minutes,
+                    expires_at,
+                    language=language,
+                    resent=action is CodeRequestAction.RESEND,
+                )
         else:
             # Nothing to send a code for: the code is replaced all the same, so the tries on
             # this address start again exactly as they would after a real code.
@@ -85,6 +98,6 @@ class CodeRequests:
                 session, purpose, request.address, user.id if user is not None else None
             )
             if user is not None and action is CodeRequestAction.REGISTER:
-                mail = emails.account_exists(user.email)
+                mail = emails.account_exists(user.email, language=language)
         if mail is not None:
             queue_mail(session, mail, self.wakeup)

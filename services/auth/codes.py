@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import case, delete, select, update
@@ -35,6 +35,10 @@ class CodeBook:
     clock: Clock
     ttl_seconds: int
     max_attempts: int
+
+    def expiry(self) -> datetime:
+        """When a code issued now stops working (what its mail tells the reader)."""
+        return self.clock.now() + timedelta(seconds=self.ttl_seconds)
 
     def _digest(self, address: str, purpose: CodePurpose, code: str) -> str:
         return keyed_digest(self.key, f"code:{purpose.value}", address, code)

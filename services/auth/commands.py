@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from datetime import datetime
@@ -17,6 +18,7 @@ from services.auth.app import code_hash_key
 from services.auth.config import AuthSettings
 from services.auth.mail_admin import QueueReport, Recomposer, put_back, queue_report
 from services.auth.models import User
+from services.auth.newsletter import render, verified_subscribers
 from services.common.database import Database, utcnow
 from services.common.migrations import upgrade_to_head
 
@@ -73,6 +75,41 @@ async def cli_grant_role(settings: AuthSettings, args: argparse.Namespace) -> in
 
 async def cli_revoke_role(settings: AuthSettings, args: argparse.Namespace) -> int:
     return await _change_role(settings, args.email, args.role, grant=False)
+
+
+async def cli_newsletter_export(
+    settings: AuthSettings,
+    args: argparse.Namespace,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """`natomedia users newsletter-export [--format csv|json] [--output FILE]`."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.sessionmaker() as session:
+            subscribers = await verified_subscribers(session)
+    except (SQLAlchemyError, OSError) as exc:
+        err.write(f"newsletter export failed: cannot read the accounts: {type(exc).__name__}\n")
+        return 1
+    finally:
+        await database.dispose()
+    document = render(subscribers, args.format)
+    if args.output is None:
+        out.write(document)
+        return 0
+    try:
+        # A list of addresses is personal data: readable by whoever runs the export only.
+        descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8", newline="") as file:
+            file.write(document)
+    except OSError as exc:
+        err.write(f"newsletter export failed: cannot write {args.output}: {exc.strerror}\n")
+        return 1
+    err.write(f"{len(subscribers)} subscriber(s) written to {args.output}\n")
+    return 0
 
 
 def _duration(seconds: float) -> str:

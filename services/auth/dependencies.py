@@ -14,6 +14,7 @@ from services.auth.service import AuthService
 from services.common import security
 from services.common.client_address import client_address
 from services.common.database import SessionDep
+from services.common.i18n import N_
 from services.common.jwt import Principal
 from services.common.problems import InvalidToken
 from services.common.revocation import token_epoch
@@ -50,7 +51,7 @@ async def current_account(
     # Every route that loads the account does so to change it or to mint credentials: the
     # database decides whether the token's session has ended, not only the token's expiry.
     if token_epoch(principal) != user.session_epoch:
-        raise InvalidToken("This session has ended; log in again.")
+        raise InvalidToken(N_("This session has ended; log in again."))
     return user
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.auth.passwords import RULE_MESSAGES
+from services.auth.passwords import MAX_LENGTH, MIN_LENGTH, RULE_MESSAGES
+from services.common.i18n import N_
 from services.common.problems import FieldError, RateLimited, problem_response
 
 
@@ -82,7 +83,7 @@ class AccountLocked(RateLimited):
     def __init__(self, retry_after: int) -> None:
         super().__init__(
             retry_after,
-            "Too many failed logins for this account; try again later, or reset the password.",
+            N_("Too many failed logins for this account; try again later, or reset the password."),
         )
 
 
@@ -109,35 +110,37 @@ class _Problem:
 
 
 PROBLEMS: dict[type[AuthError], _Problem] = {
-    InvalidCredentials: _Problem(401, "invalid_credentials", "The email or password is wrong."),
-    InvalidCode: _Problem(400, "invalid_code", "The code is wrong or no longer valid."),
-    CodeExpired: _Problem(400, "code_expired", "The code has expired; ask for a new one."),
+    InvalidCredentials: _Problem(401, "invalid_credentials", N_("The email or password is wrong.")),
+    InvalidCode: _Problem(400, "invalid_code", N_("The code is wrong or no longer valid.")),
+    CodeExpired: _Problem(400, "code_expired", N_("The code has expired; ask for a new one.")),
     TooManyAttempts: _Problem(
-        429, "too_many_attempts", "Too many wrong codes; this code is dead, ask for a new one."
+        429, "too_many_attempts", N_("Too many wrong codes; this code is dead, ask for a new one.")
     ),
-    InvalidRefreshToken: _Problem(401, "invalid_token", "The refresh token is not valid."),
-    InvalidResetToken: _Problem(400, "invalid_token", "The reset token is not valid."),
-    AccountRequired: _Problem(401, "invalid_token", "This call needs an account's token."),
+    InvalidRefreshToken: _Problem(401, "invalid_token", N_("The refresh token is not valid.")),
+    InvalidResetToken: _Problem(400, "invalid_token", N_("The reset token is not valid.")),
+    AccountRequired: _Problem(401, "invalid_token", N_("This call needs an account's token.")),
     AccountNotVerified: _Problem(
-        403, "email_not_verified", "Verify your email address before doing this."
+        403, "email_not_verified", N_("Verify your email address before doing this.")
     ),
-    ClientNotFound: _Problem(404, "not_found", "No such API client."),
-    InvalidClient: _Problem(401, "invalid_client", "Client authentication failed."),
+    ClientNotFound: _Problem(404, "not_found", N_("No such API client.")),
+    InvalidClient: _Problem(401, "invalid_client", N_("Client authentication failed.")),
     UnsupportedGrantType: _Problem(
-        400, "unsupported_grant_type", "Only the client_credentials grant is supported."
+        400, "unsupported_grant_type", N_("Only the client_credentials grant is supported.")
     ),
     InvalidGrantRequest: _Problem(
-        400, "invalid_request", "The token request is missing a parameter or malformed."
+        400, "invalid_request", N_("The token request is missing a parameter or malformed.")
     ),
-    InvalidScope: _Problem(400, "invalid_scope", "Only the media:download scope is available."),
-    WeakPassword: _Problem(422, "weak_password", "The password does not meet the rules."),
+    InvalidScope: _Problem(400, "invalid_scope", N_("Only the media:download scope is available.")),
+    WeakPassword: _Problem(422, "weak_password", N_("The password does not meet the rules.")),
     PasswordRequired: _Problem(
         422,
         "password_required",
-        "This address was registered more than once: send the password you chose with the code.",
+        N_(
+            "This address was registered more than once: send the password you chose with the code."
+        ),
     ),
     UnsupportedAddress: _Problem(
-        422, "unsupported_address", "We cannot send mail to this address; use another one."
+        422, "unsupported_address", N_("We cannot send mail to this address; use another one.")
     ),
 }
 
@@ -150,6 +153,7 @@ def error_response(exc: AuthError) -> JSONResponse:
     headers: dict[str, str] = {}
     errors = None
     extra: dict[str, str] = {}
+    values: dict[str, int] | None = None
     if isinstance(exc, InvalidRefreshToken | AccountRequired):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if isinstance(exc, InvalidClient):
@@ -162,7 +166,7 @@ def error_response(exc: AuthError) -> JSONResponse:
             FieldError(
                 field="password",
                 code="password_required",
-                message="Send the password typed when registering.",
+                message=N_("Send the password typed when registering."),
             )
         ]
     if isinstance(exc, WeakPassword):
@@ -170,12 +174,13 @@ def error_response(exc: AuthError) -> JSONResponse:
             FieldError(field=exc.field, code=rule, message=RULE_MESSAGES[rule])
             for rule in exc.failed
         ]
+        values = {"min_length": MIN_LENGTH, "max_length": MAX_LENGTH}
     if isinstance(exc, UnsupportedAddress):
         errors = [
             FieldError(
                 field="email",
                 code="unsupported_address",
-                message="Addresses with non-ASCII characters are not supported.",
+                message=N_("Addresses with non-ASCII characters are not supported."),
             )
         ]
     return problem_response(
@@ -185,6 +190,7 @@ def error_response(exc: AuthError) -> JSONResponse:
         headers=headers,
         errors=errors,
         extra=extra,
+        values=values,
     )
 
 

@@ -39,6 +39,7 @@ from services.auth.passwords import failed_rules
 from services.auth.refresh_tokens import RefreshClaims
 from services.auth.service import AuthService, IssuedTokens
 from services.common.database import Database
+from services.common.i18n import N_
 from services.common.problems import InvalidToken, NotFound, ProblemError
 
 # How long the previous address may undo an email change (someone holding the session may have
@@ -152,7 +153,7 @@ class AccountLifecycle:
         claims = RefreshClaims(row.id, user.id, 0, row.session_epoch, row.expires_at)
         token = await self.service.refresh_tokens.reissue(session, claims, user.session_epoch)
         if token is None:
-            raise InvalidToken("This session has ended; log in again.")
+            raise InvalidToken(N_("This session has ended; log in again."))
         row.session_epoch = user.session_epoch
         row.last_used_at = self.clock.now()
         return IssuedTokens(self.service._access(user, row.id), token, row.id)
@@ -187,7 +188,7 @@ class AccountLifecycle:
         issued = await self._end_other_sessions(
             session, user, session_id, caller=caller, user_agent=user_agent
         )
-        self.service._mail(session, emails.password_changed(user.email))
+        self.service._mail(session, emails.password_changed(user.email, language=user.language))
         return issued
 
     async def logout_all(self, session: AsyncSession, user: User) -> None:
@@ -251,14 +252,23 @@ class AccountLifecycle:
             return resend_after
         if owner is not None:
             if owner.id != user.id:
-                service._mail(session, emails.email_change_taken(owner.email))
+                service._mail(
+                    session, emails.email_change_taken(owner.email, language=owner.language)
+                )
             return resend_after
         user.pending_email = new_email.normalized
         code = await service.codes.issue(
             session, CodePurpose.CHANGE_EMAIL, new_email.canonical, user.id
         )
         service._mail(
-            session, emails.email_change_code(new_email.normalized, code, service.code_minutes)
+            session,
+            emails.email_change_code(
+                new_email.normalized,
+                code,
+                service.code_minutes,
+                service.codes.expiry(),
+                language=user.language,
+            ),
         )
         return resend_after
 
@@ -307,7 +317,10 @@ class AccountLifecycle:
             ttl_seconds=UNDO_EMAIL_CHANGE_DAYS * 86400,
         )
         service._mail(
-            session, emails.email_changed(old_address, new_address, undo, UNDO_EMAIL_CHANGE_DAYS)
+            session,
+            emails.email_changed(
+                old_address, new_address, undo, UNDO_EMAIL_CHANGE_DAYS, language=user.language
+            ),
         )
         service._account_changed(session, user)
         return await self._end_other_sessions(
@@ -352,7 +365,9 @@ class AccountLifecycle:
         await service.known_addresses.forget_all(session, user.id)
         await session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
         service._account_changed(session, user)
-        service._mail(session, emails.email_change_undone(user.email, revoked))
+        service._mail(
+            session, emails.email_change_undone(user.email, revoked, language=user.language)
+        )
 
     # -- the account ---------------------------------------------------------------------------
 
@@ -364,6 +379,7 @@ class AccountLifecycle:
             user.language, changed = language, True
         if newsletter is not None and user.newsletter != newsletter:
             user.newsletter, changed = newsletter, True
+            user.newsletter_since = self.clock.now() if newsletter else None
         if changed:
             self.service._account_changed(session, user)
         await session.flush()
@@ -374,7 +390,7 @@ class AccountLifecycle:
     ) -> None:
         service = self.service
         await self._confirm_password(session, user, password, caller)
-        address = user.email
+        address, language = user.email, user.language
         # Told to media and news after the commit: the account's tokens and URLs stop there too.
         service._end_sessions(session, user)
         await service._revoke_clients(session, user)
@@ -385,7 +401,7 @@ class AccountLifecycle:
         # with the row (ON DELETE CASCADE).
         await session.delete(user)
         await session.flush()
-        service._mail(session, emails.account_deleted(address))
+        service._mail(session, emails.account_deleted(address, language=language))
 
     async def export(self, session: AsyncSession, user: User) -> dict[str, Any]:
         sessions = await session.scalars(
@@ -404,6 +420,7 @@ class AccountLifecycle:
                 "email_verified": user.email_verified,
                 "email_verified_at": user.email_verified_at,
                 "newsletter": user.newsletter,
+                "newsletter_since": user.newsletter_since,
                 "language": user.language,
                 "roles": list(user.roles),
                 "created_at": user.created_at,

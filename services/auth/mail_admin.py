@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import emails
@@ -24,6 +24,7 @@ from services.auth.emails import MailKind
 from services.auth.models import CodePurpose, OutboxMessage, User
 from services.common.clock import SystemClock
 from services.common.database import Database, utcnow
+from services.common.i18n import DEFAULT_LANGUAGE
 
 PENDING = (OutboxMessage.sent_at.is_(None), OutboxMessage.dead_at.is_(None))
 
@@ -113,22 +114,32 @@ class Recomposer:
             code_key, SystemClock(), settings.code_ttl_seconds, settings.code_max_attempts
         )
 
-    async def _account(self, session: AsyncSession, recipient: str) -> User:
+    async def _find(self, session: AsyncSession, recipient: str) -> User | None:
         try:
             canonical = parse_email(recipient).canonical
         except InvalidEmail:
             canonical = recipient.lower()
-        user = await session.scalar(select(User).where(User.email_canonical == canonical))
+        return await session.scalar(select(User).where(User.email_canonical == canonical))
+
+    async def _account(self, session: AsyncSession, recipient: str) -> User:
+        user = await self._find(session, recipient)
         if user is None:
             raise CannotRetry("no account has this address any more")
         return user
 
+    async def _language(self, session: AsyncSession, recipient: str) -> str:
+        """The language of the account at `recipient`; English once there is none."""
+        user = await self._find(session, recipient)
+        return user.language if user is not None else DEFAULT_LANGUAGE
+
     async def compose(self, session: AsyncSession, row: OutboxMessage) -> emails.Email:
         kind = row.kind
         if kind == MailKind.ACCOUNT_EXISTS:
-            return emails.account_exists(row.recipient)
+            language = await self._language(session, row.recipient)
+            return emails.account_exists(row.recipient, language=language)
         if kind == MailKind.PASSWORD_CHANGED:
-            return emails.password_changed(row.recipient)
+            language = await self._language(session, row.recipient)
+            return emails.password_changed(row.recipient, language=language)
         if kind == MailKind.VERIFICATION_CODE:
             user = await self._account(session, row.recipient)
             if user.email_verified:
@@ -136,20 +147,32 @@ class Recomposer:
             code = await self.codes.issue(
                 session, CodePurpose.VERIFY_EMAIL, user.email_canonical, user.id
             )
-            return emails.verification_code(row.recipient, code, self.minutes)
+            return emails.verification_code(
+                row.recipient,
+                code,
+                self.minutes,
+                self.codes.expiry(),
+                language=user.language,
+                resent=True,
+            )
         if kind == MailKind.PASSWORD_RESET_CODE:
             user = await self._account(session, row.recipient)
             code = await self.codes.issue(
                 session, CodePurpose.RESET_PASSWORD, user.email_canonical, user.id
             )
-            return emails.password_reset_code(row.recipient, code, self.minutes)
+            return emails.password_reset_code(
+                row.recipient, code, self.minutes, self.codes.expiry(), language=user.language
+            )
         if kind == MailKind.EMAIL_CHANGE_TAKEN:
-            return emails.email_change_taken(row.recipient)
+            language = await self._language(session, row.recipient)
+            return emails.email_change_taken(row.recipient, language=language)
         if kind == MailKind.ACCOUNT_DELETED:
-            # Written again from the address alone: the account it was about is gone.
+            # Written again from the address alone: the account it was about is gone, and with
+            # it the language it chose.
             return emails.account_deleted(row.recipient)
         if kind == MailKind.EMAIL_CHANGE_UNDONE:
-            return emails.email_change_undone(row.recipient)
+            language = await self._language(session, row.recipient)
+            return emails.email_change_undone(row.recipient, language=language)
         if kind in (MailKind.EMAIL_CHANGE_CODE, MailKind.EMAIL_CHANGED):
             # The code belongs to a change in progress that the account's owner started; a fresh
             # one would have to come from them (ask for the change again, or for a reset).
@@ -181,7 +204,16 @@ async def put_back(
             results.append(RetryResult(message_id, "", "", "no dead message has this id"))
             continue
         async with database.sessionmaker() as session, session.begin():
-            row = await session.get(OutboxMessage, message_id, with_for_update=True)
+            # Writing first takes the row's lock (PostgreSQL) and SQLite's write lock before
+            # anything is read: a transaction that reads and only then writes cannot wait for a
+            # running sender on SQLite, it fails at once ("database is locked").
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.dead_at.is_not(None))
+                .values(lease_id=None)
+                .execution_options(synchronize_session=False)
+            )
+            row = await session.get(OutboxMessage, message_id)
             if row is None or row.dead_at is None:
                 results.append(RetryResult(message_id, "", "", "no dead message has this id"))
                 continue

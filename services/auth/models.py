@@ -48,6 +48,9 @@ class User(UUIDPrimaryKey, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     newsletter: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # When the current subscription began (null while not subscribed): what the mailing tool
+    # is told with each subscriber.
+    newsletter_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Carried by every refresh token: raising it ends every session of the account at once.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
@@ -125,6 +128,9 @@ class CodeRequest(UUIDPrimaryKey, Base):
     mail_allowed: Mapped[bool] = mapped_column(Boolean)
     # A registration with a password other than the one on file of an unverified account.
     contested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language the request asked in (`register`'s body, else `Accept-Language`): mail to an
+    # address without an account is written in it; an account's own language wins.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

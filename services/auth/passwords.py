@@ -26,6 +26,7 @@ from typing import TypeVar
 from passlib.context import CryptContext
 
 from services.auth.config import AuthSettings
+from services.common.i18n import N_
 
 T = TypeVar("T")
 
@@ -35,16 +36,17 @@ MAX_LENGTH = 128
 MIN_EMAIL_FRAGMENT = 3
 
 RULE_MESSAGES = {
-    "too_short": f"Use at least {MIN_LENGTH} characters.",
-    "too_long": f"Use at most {MAX_LENGTH} characters.",
-    "whitespace": "Spaces are not allowed.",
-    "missing_lowercase": "Include a lowercase letter.",
-    "missing_uppercase": "Include an uppercase letter.",
-    "missing_digit": "Include a number.",
-    "missing_symbol": "Include a symbol.",
-    "too_common": "This password is too common; choose another.",
-    "contains_email": "The password must not contain your email address.",
-    "invalid_character": "Control and invisible characters are not allowed.",
+    # `{min_length}` and `{max_length}` are filled where the messages are shown.
+    "too_short": N_("Use at least {min_length} characters."),
+    "too_long": N_("Use at most {max_length} characters."),
+    "whitespace": N_("Spaces are not allowed."),
+    "missing_lowercase": N_("Include a lowercase letter."),
+    "missing_uppercase": N_("Include an uppercase letter."),
+    "missing_digit": N_("Include a number."),
+    "missing_symbol": N_("Include a symbol."),
+    "too_common": N_("This password is too common; choose another."),
+    "contains_email": N_("The password must not contain your email address."),
+    "invalid_character": N_("Control and invisible characters are not allowed."),
 }
 # Controls (NUL, escapes) and format characters (zero-width spaces and joiners, bidi overrides,
 # the byte-order mark): invisible, so a password holding one cannot be typed again reliably.

@@ -48,6 +48,7 @@ from services.auth.schemas import (
 from services.auth.service import IssuedTokens
 from services.common.database import SessionDep
 from services.common.http_cache import conditional_response
+from services.common.i18n import prefer_language
 from services.common.pagination import (
     Cursor,
     Limit,
@@ -138,11 +139,21 @@ async def register(
 ) -> RegisterResponse:
     """Create an account and email it a 6-digit code. A taken address gets the same answer.
 
+    `language` (`en`, `fr`) is the account's: its mail is written in it.
+
     An address with non-ASCII characters gets 422 `unsupported_address` when the deployment's
     mail relay is not known to take such addresses (`MAIL_SMTPUTF8` off).
     """
+    # Problems about this request are in the language it registers in, unless it asked for
+    # another with Accept-Language.
+    prefer_language(body.language)
     resend_after = await service.register(
-        session, body.email, body.password, newsletter=body.newsletter, caller=caller
+        session,
+        body.email,
+        body.password,
+        newsletter=body.newsletter,
+        language=body.language,
+        caller=caller,
     )
     return RegisterResponse(
         code_expires_in=service.settings.code_ttl_seconds, resend_after=resend_after

@@ -78,11 +78,17 @@ class Body(BaseModel):
 
 
 class RegisterRequest(Body):
-    model_config = _examples({"email": _EMAIL, "password": _PASSWORD, "newsletter": True})
+    model_config = _examples(
+        {"email": _EMAIL, "password": _PASSWORD, "newsletter": True},
+        {"email": _EMAIL, "password": _PASSWORD, "language": "fr"},
+    )
 
     email: EmailInput
     password: NewPassword
     newsletter: bool = False
+    language: Language = Field(
+        "en", description="The account's language (`en` or `fr`): its mail is written in it"
+    )
 
 
 _RESEND_AFTER = Field(

@@ -60,6 +60,7 @@ from services.auth.refresh_tokens import RefreshClaims, RefreshTokens
 from services.auth.tokens import AccessTokenIssuer, IssuedAccessToken
 from services.common.clock import Clock
 from services.common.database import after_commit, conflict_insert
+from services.common.i18n import DEFAULT_LANGUAGE, requested_language
 from services.common.problems import RateLimited
 from services.common.ratelimit import RateLimiter, rule
 from services.common.revocation import RevocationPublisher
@@ -297,6 +298,7 @@ class AuthService:
         caller: str,
         *,
         contested: bool = False,
+        language: str | None = None,
     ) -> int:
         """Record that a code was asked for `email`; the sender answers it (`code_requests`).
 
@@ -311,6 +313,7 @@ class AuthService:
                 action=action.value,
                 mail_allowed=mail_allowed,
                 contested=contested,
+                language=language if language is not None else requested_language(),
                 created_at=self.clock.now(),
             )
         )
@@ -332,6 +335,7 @@ class AuthService:
         password: str,
         *,
         newsletter: bool,
+        language: str = DEFAULT_LANGUAGE,
         caller: str,
     ) -> int:
         """Returns the seconds until another code can be asked for (for every address alike)."""
@@ -363,6 +367,8 @@ class AuthService:
                 email_canonical=email.canonical,
                 password_hash=password_hash,
                 newsletter=newsletter,
+                newsletter_since=now if newsletter else None,
+                language=language,
                 roles=[],
                 session_epoch=0,
                 registration_contested=False,
@@ -374,7 +380,13 @@ class AuthService:
             .on_conflict_do_nothing(index_elements=["email_canonical"])
         )
         return await self._request_code(
-            session, CodeRequestAction.REGISTER, email, user, caller, contested=contested
+            session,
+            CodeRequestAction.REGISTER,
+            email,
+            user,
+            caller,
+            contested=contested,
+            language=language,
         )
 
     async def verify_email(
@@ -597,13 +609,16 @@ class AuthService:
         await self.limiter.clear(
             self.limits["login_failures_account"], "login-failures", user.email_canonical
         )
-        self._mail(session, emails.password_changed(user.email, revoked_clients))
+        self._mail(
+            session, emails.password_changed(user.email, revoked_clients, language=user.language)
+        )
 
     # -- the account ---------------------------------------------------------------------------
 
     async def set_newsletter(self, session: AsyncSession, user: User, subscribed: bool) -> User:
         if user.newsletter != subscribed:
             user.newsletter = subscribed
+            user.newsletter_since = self.clock.now() if subscribed else None
             self._account_changed(session, user)
         await session.flush()
         return user

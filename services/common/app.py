@@ -13,6 +13,7 @@ from services.common.body_limit import BodyLimitMiddleware
 from services.common.clock import Clock, SystemClock
 from services.common.database import Database
 from services.common.health import health_router
+from services.common.i18n import LanguageMiddleware
 from services.common.jwt import TokenVerifier
 from services.common.problems import (
     PROBLEM_JSON,
@@ -135,6 +136,8 @@ def create_service_app(
             max_age=600,
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit and the catch-all, so their problems are in the caller's language.
+    app.add_middleware(LanguageMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 

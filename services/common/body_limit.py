@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.i18n import N_
 from services.common.problems import problem_response
 
 
@@ -69,7 +70,8 @@ class BodyLimitMiddleware:
         response = problem_response(
             413,
             "payload_too_large",
-            f"The request body exceeds {self.max_bytes} bytes.",
+            N_("The request body exceeds {max_bytes} bytes."),
             headers={"Connection": "close"},
+            values={"max_bytes": self.max_bytes},
         )
         await response(scope, receive, send)

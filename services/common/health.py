@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.common.database import Database
+from services.common.i18n import N_
 from services.common.problems import problem_response
 
 
@@ -42,7 +43,7 @@ def health_router(prefix: str = "", *, service: str) -> APIRouter:
             return problem_response(
                 503,
                 "service_unavailable",
-                "The database does not answer.",
+                N_("The database does not answer."),
                 headers={"Retry-After": "2"},
             )
         return JSONResponse({"status": "ready"})

@@ -21,6 +21,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.i18n import N_, reply_language, translator
+
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("natomedia.errors")
 
@@ -56,6 +58,7 @@ class ProblemError(Exception):
         headers: Mapping[str, str] | None = None,
         errors: Sequence[FieldError] | None = None,
         extra: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or code or self.code)
         self.detail = detail
@@ -66,6 +69,8 @@ class ProblemError(Exception):
         self.headers = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
         self.extra = dict(extra or {})
+        # Filled into the `{placeholders}` of detail and field messages once translated.
+        self.values = dict(values) if values is not None else None
 
 
 class NotFound(ProblemError):
@@ -77,7 +82,9 @@ class InvalidToken(ProblemError):
     status = 401
     code = "invalid_token"
 
-    def __init__(self, detail: str = "The access token is missing, expired or invalid.") -> None:
+    def __init__(
+        self, detail: str = N_("The access token is missing, expired or invalid.")
+    ) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
@@ -96,7 +103,7 @@ class RateLimited(ProblemError):
     code = "rate_limited"
 
     def __init__(
-        self, retry_after: int, detail: str = "Too many requests; try again later."
+        self, retry_after: int, detail: str = N_("Too many requests; try again later.")
     ) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
@@ -115,21 +122,61 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     errors: Sequence[FieldError] | None = None,
     extra: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
+    """The problem, its title, detail and field messages in the reply's language (`i18n`).
+
+    Texts are looked up by their English wording, so a text the catalogue lacks stays English
+    rather than failing. A text with `{placeholders}` is translated as written and then filled
+    from `values`.
+    """
+    language = reply_language()
+    translate = translator(language)
+
+    def _(text: str) -> str:
+        translated = translate(text)
+        return translated.format_map(values) if values is not None else translated
+
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": title or _title(status),
+        "title": _(title or _title(status)),
         "status": status,
-        "detail": detail,
+        "detail": _(detail) if detail is not None else None,
         "code": code,
     }
     if errors is not None:
-        body["errors"] = [error.model_dump() for error in errors]
+        body["errors"] = [{**error.model_dump(), "message": _(error.message)} for error in errors]
     if extra:
         body.update(extra)
-    return JSONResponse(
-        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
-    )
+    response_headers = dict(headers or {})
+    response_headers.setdefault("Content-Language", language)
+    return JSONResponse(body, status_code=status, headers=response_headers, media_type=PROBLEM_JSON)
+
+
+# The titles problems carry (HTTP reason phrases), for the catalogue.
+_TITLES = (
+    N_("Bad Request"),
+    N_("Unauthorized"),
+    N_("Forbidden"),
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("Not Acceptable"),
+    N_("Conflict"),
+    N_("Gone"),
+    N_("Content Too Large"),
+    N_("Request Entity Too Large"),
+    N_("Unsupported Media Type"),
+    N_("Range Not Satisfiable"),
+    N_("Requested Range Not Satisfiable"),
+    N_("Unprocessable Content"),
+    N_("Unprocessable Entity"),
+    N_("Too Many Requests"),
+    N_("Internal Server Error"),
+    N_("Bad Gateway"),
+    N_("Service Unavailable"),
+    N_("Gateway Timeout"),
+    N_("Error"),
+)
 
 
 def _title(status: int) -> str:
@@ -191,12 +238,15 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=exc.headers,
             errors=exc.errors,
             extra=exc.extra,
+            values=exc.values,
         )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = validation_errors(exc.errors())
-        return problem_response(422, "validation_error", "The request is not valid.", errors=errors)
+        return problem_response(
+            422, "validation_error", N_("The request is not valid."), errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -209,7 +259,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         # JSON may carry lone surrogates (\ud800) that no encoder accepts further down.
         logger.info("undecodable text in a request: %s", type(exc).__name__)
         return problem_response(
-            400, "invalid_text", "The request contains text that is not valid Unicode."
+            400, "invalid_text", N_("The request contains text that is not valid Unicode.")
         )
 
     @app.exception_handler(OperationalError)
@@ -220,7 +270,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             503,
             "service_unavailable",
-            "A backing service is unavailable; try again shortly.",
+            N_("A backing service is unavailable; try again shortly."),
             headers={"Retry-After": "2"},
         )
 
@@ -236,7 +286,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 def internal_error_response() -> JSONResponse:
-    return problem_response(500, "internal_error", "Something went wrong on our side.")
+    return problem_response(500, "internal_error", N_("Something went wrong on our side."))
 
 
 class CatchAllMiddleware:

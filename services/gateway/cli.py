@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub = users.add_parser(action)
         sub.add_argument("email")
         sub.add_argument("role", choices=["editor", "admin"])
+    export = users.add_parser(
+        "newsletter-export", help="the verified newsletter subscribers, for the mailing tool"
+    )
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--output", help="write to this file (created readable by its owner only)")
 
     media = commands.add_parser("media", help="video catalogue").add_subparsers(
         dest="action", required=True

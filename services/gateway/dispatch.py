@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.i18n import N_, LanguageMiddleware
 from services.common.problems import problem_response
 from services.common.request_id import RequestIdMiddleware
 
@@ -44,7 +45,7 @@ class PrefixDispatcher:
             if path == "/healthz":
                 await _ok(scope, receive, send)
                 return
-            await RequestIdMiddleware(_not_found)(scope, receive, send)
+            await RequestIdMiddleware(LanguageMiddleware(_not_found))(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -63,7 +64,7 @@ class PrefixDispatcher:
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    await problem_response(404, "not_found", "No such resource.")(scope, receive, send)
+    await problem_response(404, "not_found", N_("No such resource."))(scope, receive, send)
 
 
 async def _ok(scope: Scope, receive: Receive, send: Send) -> None:

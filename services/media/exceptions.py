@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from services.common.i18n import N_
 from services.common.problems import NotFound, ProblemError
 
 
 class VideoNotFound(NotFound):
     def __init__(self) -> None:
-        super().__init__("No video with this id.")
+        super().__init__(N_("No video with this id."))
 
 
 class RenditionNotFound(NotFound):
     def __init__(self) -> None:
-        super().__init__("No rendition with this id for this video.")
+        super().__init__(N_("No rendition with this id for this video."))
 
 
 class InvalidSignature(ProblemError):
@@ -20,7 +21,7 @@ class InvalidSignature(ProblemError):
     code = "invalid_signature"
 
     def __init__(self) -> None:
-        super().__init__("This download link is not valid; request a new one.")
+        super().__init__(N_("This download link is not valid; request a new one."))
 
 
 class LinkExpired(ProblemError):
@@ -28,7 +29,7 @@ class LinkExpired(ProblemError):
     code = "link_expired"
 
     def __init__(self) -> None:
-        super().__init__("This download link has expired; request a new one.")
+        super().__init__(N_("This download link has expired; request a new one."))
 
 
 class LinkRevoked(ProblemError):
@@ -39,7 +40,7 @@ class LinkRevoked(ProblemError):
 
     def __init__(self) -> None:
         super().__init__(
-            "This download link was revoked: its session ended or its API client was revoked."
+            N_("This download link was revoked: its session ended or its API client was revoked.")
         )
 
 
@@ -49,7 +50,7 @@ class RangeNotSatisfiable(ProblemError):
 
     def __init__(self, size: int) -> None:
         super().__init__(
-            "The requested range lies outside the file.",
+            N_("The requested range lies outside the file."),
             headers={"Content-Range": f"bytes */{size}"},
         )
 
@@ -61,7 +62,7 @@ class FileMissing(ProblemError):
     code = "file_unavailable"
 
     def __init__(self) -> None:
-        super().__init__("The file is temporarily unavailable.", headers={"Retry-After": "60"})
+        super().__init__(N_("The file is temporarily unavailable."), headers={"Retry-After": "60"})
 
 
 class IngestError(Exception):

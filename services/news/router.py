@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from services.common.database import SessionDep
 from services.common.http_cache import conditional_response
+from services.common.i18n import N_
 from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
@@ -151,14 +152,14 @@ async def list_articles(
     after, before = published_after, published_before
     if after is not None and before is not None and after >= before:
         raise ProblemError(
-            "The request is not valid.",
+            N_("The request is not valid."),
             status=422,
             code="validation_error",
             errors=[
                 FieldError(
                     field="published_before",
                     code="invalid_range",
-                    message="published_before must be later than published_after",
+                    message=N_("published_before must be later than published_after"),
                 )
             ],
         )

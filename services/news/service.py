@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from services.common.i18n import N_
 from services.common.pagination import InvalidCursor, decode_position, encode_cursor
 from services.common.problems import ProblemError
 from services.news.exceptions import ArticleNotFound, InvalidArticle
@@ -231,7 +232,7 @@ async def _flush_new(session: AsyncSession, article: Article) -> None:
     except IntegrityError as exc:
         # Another editor took the same slug between our check and our insert.
         raise ProblemError(
-            "Another article with this slug was created at the same moment; try again.",
+            N_("Another article with this slug was created at the same moment; try again."),
             status=409,
             code="conflict",
         ) from exc

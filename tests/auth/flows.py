@@ -17,10 +17,15 @@ STRONG_PASSWORD = "Correct-Horse-42-Battery"
 
 
 async def register(
-    client: httpx.AsyncClient, email: str, password: str = STRONG_PASSWORD, **extra: Any
+    client: httpx.AsyncClient,
+    email: str,
+    password: str = STRONG_PASSWORD,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> httpx.Response:
     return await client.post(
-        "/v1/auth/register", json={"email": email, "password": password, **extra}
+        "/v1/auth/register", json={"email": email, "password": password, **extra}, headers=headers
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, inspect
 from services.auth.commands import cli_grant_role, cli_revoke_role, seed
 from services.auth.config import AuthSettings
 from services.auth.models import Base
+from services.common.clock import as_utc
 from services.common.database import Database
 from services.common.migrations import alembic_config
 from services.gateway.mail_sink import MailSink
@@ -194,6 +195,81 @@ async def test_the_sessions_migration_goes_down_and_up_again(database_url: str) 
         }
         assert lifecycle_columns <= after["users"]
         assert language == "en"
+    finally:
+        await database.dispose()
+
+
+async def test_the_languages_migration_goes_down_and_up_again(database_url: str) -> None:
+    from services.auth import commands
+
+    database = Database(database_url)
+    config = alembic_config(Path(commands.__file__).parent / "migrations", database_url)
+    users = sa.table(
+        "users",
+        sa.column("id", sa.Uuid()),
+        sa.column("email", sa.String()),
+        sa.column("email_canonical", sa.String()),
+        sa.column("password_hash", sa.String()),
+        sa.column("newsletter", sa.Boolean()),
+        sa.column("roles", sa.JSON()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+
+    def migrate(connection: Connection, revision: str) -> dict[str, set[str]]:
+        config.attributes["connection"] = connection
+        if revision == "head":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+        found = inspect(connection)
+        return {
+            name: {c["name"] for c in found.get_columns(name)} for name in found.get_table_names()
+        }
+
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    try:
+        async with database.engine.begin() as connection:
+            before = await connection.run_sync(migrate, "0007")
+            assert "language" not in before["code_requests"]
+            assert "newsletter_since" not in before["users"]
+            for address, newsletter in (("reader@example.org", True), ("quiet@example.org", False)):
+                await connection.execute(
+                    users.insert().values(
+                        id=uuid.uuid4(),
+                        email=address,
+                        email_canonical=address,
+                        password_hash="x",
+                        newsletter=newsletter,
+                        roles=[],
+                        created_at=created,
+                        updated_at=created,
+                    )
+                )
+        async with database.engine.begin() as connection:
+            after = await connection.run_sync(migrate, "head")
+            since = dict(
+                (
+                    await connection.execute(
+                        sa.text("SELECT email_canonical, newsletter_since FROM users")
+                    )
+                ).all()
+            )
+        assert "language" in after["code_requests"]
+        assert "newsletter_since" in after["users"]
+        # A subscription older than the column counts from the account's creation.
+        reader = since["reader@example.org"]
+        # Raw SQL on SQLite reads back the stored text.
+        assert as_utc(datetime.fromisoformat(reader) if isinstance(reader, str) else reader) == (
+            created
+        )
+        assert since["quiet@example.org"] is None
+        async with database.engine.begin() as connection:
+            down = await connection.run_sync(migrate, "0007")
+        assert "language" not in down["code_requests"]
+        assert "newsletter_since" not in down["users"]
+        async with database.engine.begin() as connection:
+            await connection.run_sync(migrate, "head")
     finally:
         await database.dispose()
 

@@ -25,7 +25,14 @@ from services.auth.models import (
 )
 from services.common.clock import FrozenClock
 from services.gateway.mail_sink import MailSink
-from tests.auth.flows import STRONG_PASSWORD, bearer, latest_code, register, verified_account
+from tests.auth.flows import (
+    STRONG_PASSWORD,
+    bearer,
+    code_requests_answered,
+    latest_code,
+    register,
+    verified_account,
+)
 from tests.auth.test_revocation import create_client, problem
 
 NEW_PASSWORD = "Brand-New-Secret-99"
@@ -238,7 +245,7 @@ async def test_change_email_moves_the_account_and_the_old_address_can_undo_it(
     undone = await client.post("/v1/auth/me/email/undo", json={"email": old, "code": undo_code})
     assert undone.status_code == 204, undone.text
     notice = await mail_sink.wait_for(old, old_mail + 2)
-    assert notice[-1].subject == "Your email change has been undone"
+    assert notice[-1].subject == "NATO Multimedia: your email change has been undone"
     # Back at the old address; whoever changed it is out, and their password too.
     problem(await refresh(client, body["tokens"]), 401, "invalid_token")
     failed = await client.post("/v1/auth/login", json={"email": old, "password": STRONG_PASSWORD})
@@ -337,6 +344,8 @@ async def test_export_holds_the_account_sessions_and_clients_without_secrets(
     assert exported.status_code == 200, exported.text
     body = exported.json()
     assert body["account"]["email"] == email
+    # What the newsletter export tells the mailing tool is the owner's to see too.
+    assert "newsletter_since" in body["account"]
     assert [c["client_id"] for c in body["api_clients"]] == [created["client_id"]]
     assert created["client_secret"] not in exported.text
     assert any(s["user_agent"] == "exporter" for s in body["sessions"])
@@ -386,14 +395,25 @@ async def test_session_addresses_are_cleared_after_30_days(
 
 
 async def test_mail_retry_composes_the_new_notices_again_and_refuses_their_codes(
-    app: FastAPI, settings: AuthSettings
+    app: FastAPI, client: httpx.AsyncClient, settings: AuthSettings
 ) -> None:
+    # Composed again in the account's language, where there still is an account.
+    assert (
+        await client.post(
+            "/v1/auth/register",
+            json={"email": "fr@example.fr", "password": STRONG_PASSWORD, "language": "fr"},
+        )
+    ).status_code == 202
+    await code_requests_answered(client)
     recomposer = Recomposer(settings, code_hash_key(settings))
     async with app.state.database.sessionmaker() as session:
+        row = OutboxMessage(recipient="fr@example.fr", kind="email_change_taken", subject="")
+        french = await recomposer.compose(session, row)
+        assert french.subject.startswith("NATO Multimedia : quelqu’un a essayé")
         for kind, subject in (
-            ("account_deleted", "Your NATO Multimedia account has been deleted"),
-            ("email_change_taken", "Someone tried to use your address for another"),
-            ("email_change_undone", "Your email change has been undone"),
+            ("account_deleted", "NATO Multimedia: your account has been deleted"),
+            ("email_change_taken", "NATO Multimedia: someone tried to use your address for"),
+            ("email_change_undone", "NATO Multimedia: your email change has been undone"),
         ):
             row = OutboxMessage(recipient="gone@example.org", kind=kind, subject="")
             mail = await recomposer.compose(session, row)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from services.auth.emails import verification_code
+from services.auth.emails import Email, verification_code
 from services.auth.models import OutboxMessage
 from services.auth.outbox import OutboxSender, queue_mail
 from services.common.database import Database, utcnow
@@ -22,6 +22,10 @@ from tests.auth.relays import Relay
 from tests.conftest import free_port
 
 
+def _code_mail(address: str) -> Email:
+    return verification_code(address, "123456", 30, datetime.now(UTC) + timedelta(minutes=30))
+
+
 async def _rows(database: Database) -> list[OutboxMessage]:
     async with database.sessionmaker() as session:
         return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at)))
@@ -30,7 +34,7 @@ async def _rows(database: Database) -> list[OutboxMessage]:
 async def _queue(database: Database, count: int, prefix: str = "user") -> None:
     async with database.sessionmaker() as session, session.begin():
         for index in range(count):
-            queue_mail(session, verification_code(f"{prefix}{index}@example.com", "123456", 30))
+            queue_mail(session, _code_mail(f"{prefix}{index}@example.com"))
 
 
 async def test_smtp_down_then_up_the_code_still_arrives(
@@ -273,7 +277,7 @@ async def _queue_to(
     """Queue a verification mail to each address, in order (a distinct `created_at` each)."""
     for address in addresses:
         async with database.sessionmaker() as session, session.begin():
-            queue_mail(session, verification_code(address, "123456", 30))
+            queue_mail(session, _code_mail(address))
             await session.flush()
             row = await session.scalar(
                 select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(1)

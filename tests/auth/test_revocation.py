@@ -134,7 +134,7 @@ async def test_a_reset_revokes_every_api_client_and_the_notice_names_them(
     for credentials in (ingest, archive):
         problem(await client_token(client, credentials), 401, "invalid_client")
     notice = (await mail_sink.wait_for(email, 3))[-1]
-    assert notice.subject == "Your password has been updated"
+    assert notice.subject == "NATO Multimedia: your password has been changed"
     assert "Newsroom ingest" in notice.text
     assert "Archive <mirror>" in notice.text
     assert "Archive &lt;mirror&gt;" in notice.html
@@ -147,7 +147,7 @@ async def test_a_reset_of_an_account_without_clients_says_nothing_of_clients(
     await verified_account(client, mail_sink, email)
     await reset_password(client, mail_sink, email)
     notice = (await mail_sink.wait_for(email, 3))[-1]
-    assert notice.subject == "Your password has been updated"
+    assert notice.subject == "NATO Multimedia: your password has been changed"
     assert "API client" not in notice.text
 
 

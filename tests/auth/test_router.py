@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from typing import Any
 
 import httpx
@@ -73,9 +74,12 @@ async def test_register_emails_a_code_that_verifies_the_account(
 
     mail = (await mail_sink.wait_for("Ada@example.org"))[0]
     assert mail.code is not None
-    assert "This code will expire in 30 minutes" in mail.text
+    assert re.search(r"valid for 30 minutes, until \d\d:\d\d UTC\.", mail.text)
+    # The code mail is the code, not a note that a code was sent.
+    assert "have sent" not in mail.text
+    assert "no longer work" not in mail.text  # a first code replaces none
     assert mail.code in mail.html
-    assert mail.subject == "Check your inbox and enter verification code"
+    assert mail.subject == "NATO Multimedia: your verification code"
 
     verified = await client.post(
         "/v1/auth/verify", json={"email": "ada@EXAMPLE.org", "code": mail.code}
@@ -149,7 +153,8 @@ async def test_taken_address_answers_alike_and_mails_the_owner(
     assert (taken.status_code, taken.json()) == (fresh.status_code, fresh.json())
 
     notice = (await mail_sink.wait_for("owner@example.com", 2))[-1]
-    assert "already have an account" in notice.text
+    assert notice.subject == "NATO Multimedia: you already have an account"
+    assert "You already have an account, so nothing was changed." in notice.text
     assert notice.code is None
     # The password on file did not change.
     old = await client.post(
@@ -506,7 +511,7 @@ async def test_password_reset_end_to_end(
     assert requested.status_code == 202
     assert requested.json() == {"code_expires_in": 1800, "resend_after": 0}
     mail = (await mail_sink.wait_for("forgot@example.com", 2))[-1]
-    assert mail.subject == "Reset password"
+    assert mail.subject == "NATO Multimedia: your password reset code"
     assert mail.code is not None
 
     verified = await client.post(
@@ -532,7 +537,7 @@ async def test_password_reset_end_to_end(
     assert done.status_code == 204
 
     notice = (await mail_sink.wait_for("forgot@example.com", 3))[-1]
-    assert notice.subject == "Your password has been updated"
+    assert notice.subject == "NATO Multimedia: your password has been changed"
     problem(
         await client.post("/v1/auth/token/refresh", json={"refresh_token": pair["refresh_token"]}),
         401,

@@ -45,6 +45,12 @@ async def test_routes_by_prefix_with_full_paths() -> None:
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
         assert missing.headers["x-request-id"]
+        assert missing.json()["detail"] == "No such resource."
+        french = await client.get("/v1/other/thing", headers={"Accept-Language": "fr"})
+        assert (french.json()["title"], french.json()["detail"]) == (
+            "Introuvable",
+            "Cette ressource n’existe pas.",
+        )
         assert (await client.get("/healthz")).json() == {"status": "ok"}
 
 

@@ -89,6 +89,15 @@ async def test_detail_unknown_is_404(client: httpx.AsyncClient) -> None:
     assert response.json()["code"] == "not_found"
 
 
+async def test_detail_unknown_is_told_in_french_when_asked(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        f"/v1/media/videos/{uuid.uuid4()}", headers={"Accept-Language": "fr-FR, en;q=0.5"}
+    )
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Aucune vidéo n’a cet identifiant."
+    assert response.headers["content-language"] == "fr"
+
+
 async def test_detail_malformed_id_is_422(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/media/videos/not-a-uuid")
     assert response.status_code == 422

@@ -335,6 +335,19 @@ async def test_unknown_article_is_404(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get(f"{ARTICLES}/no-such-article"), 404, "not_found")
 
 
+async def test_an_unknown_article_is_told_in_the_callers_language(
+    client: httpx.AsyncClient,
+) -> None:
+    french = await client.get(f"{ARTICLES}/no-such-article", headers={"Accept-Language": "fr"})
+    assert_problem(french, 404, "not_found")
+    assert (french.json()["title"], french.json()["detail"]) == (
+        "Introuvable",
+        "Aucun article n’a le slug 'no-such-article'.",
+    )
+    english = await client.get(f"{ARTICLES}/no-such-article")
+    assert english.json()["detail"] == "No article has the slug 'no-such-article'."
+
+
 async def test_conditional_requests(
     client: httpx.AsyncClient, editor: Editor, clock: FrozenClock
 ) -> None:

@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   const password = "Harbour-Lights-2024!";
 
   const pending = await api.call("registerAccount", ["post", "/v1/auth/register"], 202, {
-    body: { email, password, newsletter: false },
+    body: { email, password, newsletter: false, language: "en" },
   });
   report("registered", { status: pending.status, code_expires_in: pending.code_expires_in });
 

@@ -48,6 +48,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/media/downloads/{}/{}"): "downloadFile",
     ("head", "/v1/media/downloads/{}/{}"): "headDownloadFile",
     ("get", "/v1/media/me/downloads"): "listMyDownloads",
+    ("patch", "/v1/media/videos/{}"): "updateVideo",
+    ("post", "/v1/media/videos/{}/withdraw"): "withdrawVideo",
+    ("post", "/v1/media/videos/{}/restore"): "restoreVideo",
+    ("delete", "/v1/media/videos/{}/renditions/{}"): "deleteRendition",
+    ("get", "/v1/media/videos/{}/downloads"): "listVideoDownloads",
     # news
     ("get", "/v1/news/articles"): "listArticles",
     ("get", "/v1/news/articles/{}"): "getArticle",
@@ -75,7 +80,17 @@ CLIENT_SECRET_OPERATIONS = frozenset({"issueClientToken"})
 # Roles an account's token must carry (as scopes) beyond being valid.
 BEARER_ROLES: dict[str, list[str]] = {
     name: ["editor"]
-    for name in ("createArticle", "updateArticle", "deleteArticle", "publishArticle")
+    for name in (
+        "createArticle",
+        "updateArticle",
+        "deleteArticle",
+        "publishArticle",
+        "updateVideo",
+        "withdrawVideo",
+        "restoreVideo",
+        "deleteRendition",
+        "listVideoDownloads",
+    )
 }
 
 _PARAMETER = re.compile(r"\{[^}]*\}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -15,18 +15,27 @@ from services.common.jwt import Principal
 from services.common.pagination import InvalidCursor, decode_cursor, encode_cursor
 from services.common.revocation import token_epoch
 from services.media.config import MediaSettings
-from services.media.exceptions import RenditionNotFound, VideoNotFound
+from services.media.exceptions import RenditionNotFound, VideoNotFound, VideoWithdrawn
 from services.media.models import DownloadGrant, Rendition, Video, VideoTag
-from services.media.schemas import DownloadUrl, RenditionOut, VideoDetail, VideoSummary
+from services.media.schemas import (
+    DownloadUrl,
+    RenditionOut,
+    VideoDetail,
+    VideoSummary,
+    VideoTombstone,
+)
 from services.media.signing import DownloadSigner
 
 Order = Literal["published", "updated"]
+PUBLISHED = "published"
+WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True)
 class VideoFilters:
     q: str | None = None
-    tag: str | None = None
+    tag: str | tuple[str, ...] | None = None
+    language: str | None = None
     published_after: datetime | None = None
     published_before: datetime | None = None
     updated_since: datetime | None = None
@@ -57,17 +66,21 @@ def _filtered(statement: Select[Video], filters: VideoFilters) -> Select[Video]:
                 ),
             )
         )
-    if filters.tag:
-        tagged = exists().where(
-            VideoTag.video_id == Video.id, VideoTag.tag == normalize_tag(filters.tag)
+    wanted = (filters.tag,) if isinstance(filters.tag, str) else filters.tag or ()
+    for tag in dict.fromkeys(normalize_tag(tag) for tag in wanted):
+        # Every tag must match: one indexed EXISTS per tag.
+        statement = statement.where(
+            exists().where(VideoTag.video_id == Video.id, VideoTag.tag == tag)
         )
-        statement = statement.where(tagged)
+    if filters.language is not None:
+        statement = statement.where(func.lower(Video.language) == filters.language.lower())
     if filters.published_after is not None:
         statement = statement.where(Video.published_at >= filters.published_after)
     if filters.published_before is not None:
         statement = statement.where(Video.published_at < filters.published_before)
-    if filters.updated_since is not None:
-        statement = statement.where(Video.updated_at >= filters.updated_since)
+    if filters.order == "published":
+        # The public catalogue never lists a withdrawn video; the feed shows it as a tombstone.
+        statement = statement.where(Video.status == PUBLISHED)
     return statement
 
 
@@ -89,35 +102,64 @@ async def list_videos(
 ) -> tuple[list[Video], str | None]:
     """One page and the cursor for the next.
 
-    Keyset pagination on (time, id): rows inserted while a client pages never shift the rest.
-    In sync order (`updated_since`) the cursor is returned even on the last page, so a partner
-    keeps it and later asks for exactly what changed since, with nothing missed or repeated.
+    Newest first: keyset pagination on (published_at, id), so rows inserted while a client
+    pages never shift the rest. In sync order (`updated_since`) the page walks feed positions,
+    which become visible in commit order: the cursor (returned even on the last page) names the
+    last position seen, so a partner keeps it and later asks for exactly what changed since.
     """
-    order = filters.order
-    column = Video.published_at if order == "published" else Video.updated_at
+    if filters.order == "updated":
+        return await _feed_page(session, filters, limit=limit, cursor=cursor)
+    column = Video.published_at
     statement = _filtered(select(Video).options(selectinload(Video.tags)), filters)
     if cursor is not None:
-        instant, video_id = _cursor_position(cursor, order)
-        if order == "published":
-            statement = statement.where(
-                or_(column < instant, and_(column == instant, Video.id < video_id))
-            )
-        else:
-            statement = statement.where(
-                or_(column > instant, and_(column == instant, Video.id > video_id))
-            )
-    if order == "published":
-        statement = statement.order_by(column.desc(), Video.id.desc())
-    else:
-        statement = statement.order_by(column.asc(), Video.id.asc())
+        instant, video_id = _cursor_position(cursor, "published")
+        statement = statement.where(
+            or_(column < instant, and_(column == instant, Video.id < video_id))
+        )
+    statement = statement.order_by(column.desc(), Video.id.desc())
     rows = list((await session.scalars(statement.limit(limit + 1))).all())
     videos = rows[:limit]
-    more = len(rows) > limit
     next_cursor = None
-    if videos and (more or order == "updated"):
+    if videos and len(rows) > limit:
         last = videos[-1]
-        instant = last.published_at if order == "published" else last.updated_at
-        next_cursor = encode_cursor(order[0], instant.isoformat(), str(last.id))
+        next_cursor = encode_cursor("p", last.published_at.isoformat(), str(last.id))
+    return videos, next_cursor
+
+
+FEED_CURSOR = "f"
+
+
+async def _feed_page(
+    session: AsyncSession, filters: VideoFilters, *, limit: int, cursor: str | None
+) -> tuple[list[Video], str | None]:
+    statement = _filtered(select(Video).options(selectinload(Video.tags)), filters)
+    assert filters.updated_since is not None
+    statement = statement.where(Video.updated_at >= filters.updated_since)
+    if cursor is not None:
+        mode, value, _ = decode_cursor(cursor, 3)
+        if mode == FEED_CURSOR:
+            try:
+                position = int(value)
+            except (TypeError, ValueError) as exc:
+                raise InvalidCursor from exc
+            # Positions alone: everything after the last one seen, whatever its timestamp.
+            statement = statement.where(Video.feed_position > position)
+        elif mode == "u":
+            # A cursor issued before the feed had positions: the old (updated_at, id) key.
+            instant, video_id = _cursor_position(cursor, "updated")
+            statement = statement.where(
+                or_(
+                    Video.updated_at > instant,
+                    and_(Video.updated_at == instant, Video.id > video_id),
+                )
+            )
+        else:
+            raise InvalidCursor
+    statement = statement.order_by(Video.feed_position.asc())
+    videos = list((await session.scalars(statement.limit(limit))).all())
+    next_cursor = None
+    if videos:
+        next_cursor = encode_cursor(FEED_CURSOR, str(videos[-1].feed_position), "")
     return videos, next_cursor
 
 
@@ -179,6 +221,18 @@ class VideoColumns(Protocol):
     @property
     def related_article_slugs(self) -> list[str] | None: ...
 
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def withdrawn_at(self) -> datetime | None: ...
+
+    @property
+    def withdrawal_reason(self) -> str | None: ...
+
 
 def thumbnail_url(video: VideoColumns, settings: MediaSettings) -> str | None:
     if video.thumbnail_key is None:
@@ -203,11 +257,36 @@ def _summary_fields(
         "location": video.location,
         "thumbnail_url": thumbnail_url(video, settings),
         "related_article_slugs": list(video.related_article_slugs or []),
+        "status": video.status,
+        "version": video.version,
     }
 
 
 def video_summary(video: Video, settings: MediaSettings) -> VideoSummary:
     return VideoSummary(**_summary_fields(video, [tag.tag for tag in video.tags], settings))
+
+
+def tombstone(video: VideoColumns) -> VideoTombstone:
+    return VideoTombstone(
+        id=video.id,
+        status=WITHDRAWN,
+        version=video.version,
+        withdrawn_at=video.withdrawn_at,
+        reason_code=video.withdrawal_reason,  # type: ignore[arg-type]
+        updated_at=video.updated_at,
+    )
+
+
+def feed_item(video: Video, settings: MediaSettings) -> VideoSummary | VideoTombstone:
+    """What the public sees of a video in a page: a tombstone once it is withdrawn."""
+    if video.status == WITHDRAWN:
+        return tombstone(video)
+    return video_summary(video, settings)
+
+
+def check_published(video: VideoColumns) -> None:
+    if video.status != PUBLISHED:
+        raise VideoWithdrawn(video.withdrawn_at, video.withdrawal_reason)
 
 
 def video_detail_from(
@@ -257,13 +336,22 @@ async def issue_download_url(
     now: datetime,
     client_address: str | None,
 ) -> DownloadUrl:
-    rendition = await session.scalar(
-        select(Rendition).where(Rendition.id == rendition_id, Rendition.video_id == video_id)
-    )
-    if rendition is None:
-        if await session.get(Video, video_id) is None:
+    found = (
+        await session.execute(
+            select(Rendition, Video.status, Video.withdrawn_at, Video.withdrawal_reason)
+            .join(Video, Video.id == Rendition.video_id)
+            .where(Rendition.id == rendition_id, Rendition.video_id == video_id)
+        )
+    ).one_or_none()
+    if found is None:
+        video = await session.get(Video, video_id)
+        if video is None:
             raise VideoNotFound
+        check_published(video)
         raise RenditionNotFound
+    rendition, status, withdrawn_at, reason = found
+    if status != PUBLISHED:
+        raise VideoWithdrawn(withdrawn_at, reason)
     expires = int(now.timestamp()) + settings.download_url_ttl_seconds
     expires_at = datetime.fromtimestamp(expires, UTC)
     path = signer.sign_path(

@@ -20,6 +20,7 @@ from services.common.ratelimit import RateLimiter
 from services.media.app import create_app
 from services.media.commands import DEMO_DIR, migrate_database
 from services.media.config import MediaSettings
+from services.media.feed import take_position
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Base, Rendition, Video, VideoTag
 from services.media.storage import LocalStorage
@@ -144,6 +145,7 @@ class Catalogue:
             tags=[VideoTag(tag=tag) for tag in tags],
         )
         async with self.database.sessionmaker() as session:
+            video.feed_position = await take_position(session)
             session.add(video)
             await session.commit()
         self._changed()
@@ -153,8 +155,12 @@ class Catalogue:
         async with self.database.sessionmaker() as session:
             video = await session.get(Video, video_id)
             assert video is not None
+            # A change takes the next feed position, as every writer of the service does.
+            position = await take_position(session)
             for name, value in {**changes, "updated_at": when}.items():
                 setattr(video, name, value)
+            video.version += 1
+            video.feed_position = position
             await session.commit()
         self._changed()
 

@@ -88,7 +88,7 @@ async def test_ingest_creates_a_probed_video(
     assert rendition.sha256 == hashlib.sha256(source).hexdigest()
     stored = LocalStorage(settings.resolved_storage_dir).path(rendition.storage_key)
     assert stored.read_bytes() == source
-    assert rendition.filename == "ministers-in-oslo-270p25-h-264.mp4"
+    assert rendition.filename == f"ministers-in-oslo-270p25-h-264-{rendition.id.hex[:8]}.mp4"
 
 
 @pytest.mark.usefixtures("ffprobe")

@@ -21,8 +21,8 @@ from services.media.exceptions import PreconditionFailed, RenditionNotFound, Vid
 from services.media.feed import record_change
 from services.media.ingest import download_filename
 from services.media.models import DownloadGrant, Rendition, Video, VideoTag
-from services.media.schemas import EditorVideo, RenditionOut, VideoDownload
-from services.media.service import normalize_tag, video_detail_from
+from services.media.schemas import EditorVideo, RenditionOut, VideoDetail, VideoDownload
+from services.media.service import PUBLISHED, normalize_tag, summary_fields
 
 METADATA_FIELDS = (
     "title",
@@ -52,24 +52,33 @@ async def load_for_change(session: AsyncSession, video_id: uuid.UUID) -> Video:
     return video
 
 
-def _public_detail(video: Video, settings: MediaSettings) -> Any:
+def _detail_fields(video: Video, settings: MediaSettings) -> dict[str, Any]:
     renditions = [RenditionOut.model_validate(rendition) for rendition in video.renditions]
-    return video_detail_from(video, [tag.tag for tag in video.tags], renditions, settings)
-
-
-def video_etag(video: Video, settings: MediaSettings) -> str:
-    """The ETag `GET /videos/{id}` carries for this state of the video."""
-    return strong_etag(_public_detail(video, settings).model_dump_json().encode())
+    return {
+        **summary_fields(video, [tag.tag for tag in video.tags], settings),
+        "shot_list": video.shot_list,
+        "transcript": video.transcript,
+        "renditions": renditions,
+    }
 
 
 def editor_view(video: Video, settings: MediaSettings) -> EditorVideo:
-    detail = _public_detail(video, settings)
     return EditorVideo(
-        **detail.model_dump(),
+        **_detail_fields(video, settings),
         withdrawn_at=video.withdrawn_at,
         reason_code=video.withdrawal_reason,
         withdrawal_note=video.withdrawal_note,
     )
+
+
+def video_etag(video: Video, settings: MediaSettings) -> str:
+    """The ETag `GET /videos/{id}` carries for this state of the video (built the same way);
+    a withdrawn video has no public detail, so its editor view stands in."""
+    if video.status == PUBLISHED:
+        body = VideoDetail(**_detail_fields(video, settings)).model_dump_json()
+    else:
+        body = editor_view(video, settings).model_dump_json()
+    return strong_etag(body.encode())
 
 
 def check_if_match(if_match: str | None, video: Video, settings: MediaSettings) -> None:

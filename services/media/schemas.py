@@ -77,8 +77,8 @@ class VideoSummary(BaseModel):
     location: str | None
     thumbnail_url: str | None = Field(description="Absolute URL of a JPEG still, when one exists")
     related_article_slugs: list[str] = Field(description="Slugs of related news articles")
-    status: VideoStatus = Field(
-        "published", description="`withdrawn` only in editor answers; the public never sees one"
+    status: Literal["published"] = Field(
+        "published", description="A withdrawn video is never listed; the feed has its tombstone"
     )
     version: int = Field(1, description="Raised by every change to the video")
 
@@ -141,7 +141,10 @@ class VideoDetail(VideoSummary):
     renditions: list[RenditionOut]
 
 
-class VideoPage(Page[VideoSummary | VideoTombstone]):
+FeedItem = Annotated[VideoSummary | VideoTombstone, Field(discriminator="status")]
+
+
+class VideoPage(Page[FeedItem]):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -179,6 +182,7 @@ class DownloadUrl(BaseModel):
 class EditorVideo(VideoDetail):
     """A video as editors see it: withdrawn or not, with the private note."""
 
+    status: VideoStatus = "published"  # type: ignore[assignment]
     withdrawn_at: datetime | None = None
     reason_code: ReasonCode | None = None
     withdrawal_note: str | None = Field(None, description="Private to editors")

@@ -240,7 +240,7 @@ def thumbnail_url(video: VideoColumns, settings: MediaSettings) -> str | None:
     return f"{settings.public_base_url}/v1/media/videos/{video.id}/thumbnail.jpg"
 
 
-def _summary_fields(
+def summary_fields(
     video: VideoColumns, tags: list[str], settings: MediaSettings
 ) -> dict[str, Any]:
     return {
@@ -263,7 +263,7 @@ def _summary_fields(
 
 
 def video_summary(video: Video, settings: MediaSettings) -> VideoSummary:
-    return VideoSummary(**_summary_fields(video, [tag.tag for tag in video.tags], settings))
+    return VideoSummary(**summary_fields(video, [tag.tag for tag in video.tags], settings))
 
 
 def tombstone(video: VideoColumns) -> VideoTombstone:
@@ -272,7 +272,7 @@ def tombstone(video: VideoColumns) -> VideoTombstone:
         status=WITHDRAWN,
         version=video.version,
         withdrawn_at=video.withdrawn_at,
-        reason_code=video.withdrawal_reason,  # type: ignore[arg-type]
+        reason_code=video.withdrawal_reason,
         updated_at=video.updated_at,
     )
 
@@ -297,7 +297,7 @@ def video_detail_from(
 ) -> VideoDetail:
     # One validation from the row: not a summary dumped to a dict and validated again.
     return VideoDetail(
-        **_summary_fields(video, tags, settings),
+        **summary_fields(video, tags, settings),
         shot_list=video.shot_list,
         transcript=video.transcript,
         renditions=renditions,

@@ -240,9 +240,7 @@ def thumbnail_url(video: VideoColumns, settings: MediaSettings) -> str | None:
     return f"{settings.public_base_url}/v1/media/videos/{video.id}/thumbnail.jpg"
 
 
-def summary_fields(
-    video: VideoColumns, tags: list[str], settings: MediaSettings
-) -> dict[str, Any]:
+def summary_fields(video: VideoColumns, tags: list[str], settings: MediaSettings) -> dict[str, Any]:
     return {
         "id": video.id,
         "title": video.title,

@@ -10,6 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.common.clock import FrozenClock
+from services.common.ratelimit import RateLimiter
+from services.media.app import create_app
+from services.media.config import MediaSettings
 from services.media.ingest import Ingested
 from services.media.models import VideoChange
 from tests.conftest import TokenFactory
@@ -168,3 +172,27 @@ async def test_withdrawing_an_unknown_video_is_404(
         headers=editor(tokens),
     )
     assert_problem(response, 404, "not_found")
+
+
+async def test_another_process_stops_a_link_it_served_before(
+    client: httpx.AsyncClient,
+    clip: Ingested,
+    tokens: TokenFactory,
+    settings: MediaSettings,
+    clock: FrozenClock,
+) -> None:
+    """A replica that already served the link (and so once knew the file) refuses it as soon as
+    another replica withdraws the video: nothing about the file is remembered per process."""
+    link = url_path(await signed_url(client, clip, tokens))
+    other = create_app(
+        settings, clock=clock, token_verifier=tokens.verifier(), rate_limiter=RateLimiter()
+    )
+    async with (
+        other.router.lifespan_context(other),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=other), base_url="http://testserver"
+        ) as replica,
+    ):
+        assert (await replica.get(link)).status_code == 200
+        assert (await withdraw(client, clip, tokens)).status_code == 200
+        assert_problem(await replica.get(link), 410, "video_withdrawn")

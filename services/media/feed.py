@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import utcnow
 from services.media.models import FeedCounter, Video, VideoChange
+from services.media.search import search_for
 
 COUNTER_ID = 1
 
@@ -64,6 +65,8 @@ async def record_change(
     video.version = 1 if created else (video.version or 0) + 1
     video.updated_at = now
     video.feed_position = position
+    # Search follows every change, in the same transaction.
+    await search_for(session).index(session, video, [tag.tag for tag in video.tags])
     session.add(
         VideoChange(
             video_id=video.id,

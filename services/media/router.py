@@ -102,7 +102,10 @@ async def list_videos(
         Query(
             min_length=1,
             max_length=200,
-            description="Text in the title, description or tags (case-insensitive)",
+            description=(
+                "Full text over title, tags, description, shot list and transcript: every word "
+                "must match (stemmed, case- and accent-insensitive), best match first"
+            ),
             examples=["oslo"],
         ),
     ] = None,

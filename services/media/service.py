@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -24,6 +24,7 @@ from services.media.schemas import (
     VideoSummary,
     VideoTombstone,
 )
+from services.media.search import search_for, video_terms
 from services.media.signing import DownloadSigner
 
 Order = Literal["published", "updated"]
@@ -55,17 +56,6 @@ def normalize_tag(tag: str) -> str:
 
 
 def _filtered(statement: Select[Video], filters: VideoFilters) -> Select[Video]:
-    if filters.q:
-        pattern = f"%{escape_like(filters.q.strip())}%"
-        statement = statement.where(
-            or_(
-                Video.title.ilike(pattern, escape="\\"),
-                Video.description.ilike(pattern, escape="\\"),
-                exists().where(
-                    VideoTag.video_id == Video.id, VideoTag.tag.ilike(pattern, escape="\\")
-                ),
-            )
-        )
     wanted = (filters.tag,) if isinstance(filters.tag, str) else filters.tag or ()
     for tag in dict.fromkeys(normalize_tag(tag) for tag in wanted):
         # Every tag must match: one indexed EXISTS per tag.
@@ -111,19 +101,51 @@ async def list_videos(
         return await _feed_page(session, filters, limit=limit, cursor=cursor)
     column = Video.published_at
     statement = _filtered(select(Video).options(selectinload(Video.tags)), filters)
+    rank: ColumnElement[Any] | None = None
+    if filters.q is not None:
+        matches = _matches(session, filters.q)
+        if matches is None:
+            return [], None
+        rank = matches.c.rank
+        statement = statement.join(matches, matches.c.video_id == Video.id).add_columns(rank)
     if cursor is not None:
-        instant, video_id = _cursor_position(cursor, "published")
-        statement = statement.where(
-            or_(column < instant, and_(column == instant, Video.id < video_id))
-        )
-    statement = statement.order_by(column.desc(), Video.id.desc())
-    rows = list((await session.scalars(statement.limit(limit + 1))).all())
-    videos = rows[:limit]
+        after_rank, instant, video_id = _published_cursor(cursor, ranked=rank is not None)
+        before = or_(column < instant, and_(column == instant, Video.id < video_id))
+        if rank is not None:
+            before = or_(rank < after_rank, and_(rank == after_rank, before))
+        statement = statement.where(before)
+    order: list[ColumnElement[Any]] = [column.desc(), Video.id.desc()]
+    if rank is not None:
+        # Best match first; equal ranks newest first.
+        order.insert(0, rank.desc())
+    rows = (await session.execute(statement.order_by(*order).limit(limit + 1))).all()
+    videos = [row[0] for row in rows[:limit]]
     next_cursor = None
     if videos and len(rows) > limit:
-        last = videos[-1]
-        next_cursor = encode_cursor("p", last.published_at.isoformat(), str(last.id))
+        last = rows[limit - 1]
+        position: list[Any] = [last[0].published_at.isoformat(), str(last[0].id)]
+        prefix: list[Any] = ["p"] if rank is None else ["r", float(last.rank)]
+        next_cursor = encode_cursor(*prefix, *position)
     return videos, next_cursor
+
+
+def _matches(session: AsyncSession, q: str) -> Subquery | None:
+    """The search's (video_id, rank) rows; None when `q` has no searchable word."""
+    terms = video_terms(q)
+    if not terms:
+        return None
+    return search_for(session).matches(terms)
+
+
+def _published_cursor(cursor: str, *, ranked: bool) -> tuple[float, datetime, uuid.UUID]:
+    if not ranked:
+        instant, video_id = _cursor_position(cursor, "published")
+        return 0.0, instant, video_id
+    values = decode_cursor(cursor, 4)
+    if values[0] != "r" or not isinstance(values[1], int | float):
+        raise InvalidCursor
+    instant, video_id = _cursor_position(encode_cursor("p", values[2], values[3]), "published")
+    return float(values[1]), instant, video_id
 
 
 FEED_CURSOR = "f"
@@ -135,6 +157,11 @@ async def _feed_page(
     statement = _filtered(select(Video).options(selectinload(Video.tags)), filters)
     assert filters.updated_since is not None
     statement = statement.where(Video.updated_at >= filters.updated_since)
+    if filters.q is not None:
+        matches = _matches(session, filters.q)
+        if matches is None:
+            return [], None
+        statement = statement.where(Video.id.in_(select(matches.c.video_id)))
     if cursor is not None:
         mode, value, _ = decode_cursor(cursor, 3)
         if mode == FEED_CURSOR:

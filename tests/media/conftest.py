@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from services.common.clock import FrozenClock
 from services.common.database import Database
@@ -23,6 +24,7 @@ from services.media.config import MediaSettings
 from services.media.feed import take_position
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Base, Rendition, Video, VideoTag
+from services.media.search import search_for
 from services.media.storage import LocalStorage
 from tests.conftest import DatabaseFarm, TokenFactory
 
@@ -147,6 +149,8 @@ class Catalogue:
         async with self.database.sessionmaker() as session:
             video.feed_position = await take_position(session)
             session.add(video)
+            await session.flush()
+            await search_for(session).index(session, video, list(tags))
             await session.commit()
         self._changed()
         return video.id
@@ -161,6 +165,11 @@ class Catalogue:
                 setattr(video, name, value)
             video.version += 1
             video.feed_position = position
+            await session.flush()
+            tags = (
+                await session.scalars(select(VideoTag.tag).where(VideoTag.video_id == video_id))
+            ).all()
+            await search_for(session).index(session, video, list(tags))
             await session.commit()
         self._changed()
 

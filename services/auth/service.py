@@ -60,7 +60,6 @@ from services.auth.refresh_tokens import RefreshClaims, RefreshTokens
 from services.auth.tokens import DOWNLOAD_SCOPE, AccessTokenIssuer, IssuedAccessToken
 from services.common.clock import Clock
 from services.common.database import after_commit, conflict_insert
-from services.common.problems import RateLimited
 from services.common.ratelimit import RateLimiter, rule
 from services.common.revocation import RevocationPublisher
 
@@ -666,9 +665,7 @@ class AuthService:
             # lock a partner out by sending its client id with wrong secrets.
             failures_key = ("token-failures", client_id)
             if not await self.limiter.allow(self.limits["token_failures"], *failures_key):
-                raise RateLimited(
-                    await self.limiter.retry_after(self.limits["token_failures"], *failures_key)
-                )
+                raise await self.limiter.refusal(self.limits["token_failures"], *failures_key)
             raise InvalidClient(basic=basic)
         if scope is not None and set(scope.split()) - {DOWNLOAD_SCOPE}:
             raise InvalidScope

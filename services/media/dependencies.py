@@ -67,7 +67,10 @@ async def require_downloader(request: Request) -> Principal:
     limiter: RateLimiter = request.app.state.rate_limiter
     settings = await get_settings(request)
     limit = rule(settings.download_url_rate_limit)
-    await limiter.hit(limit, "media-download-url", principal.subject)
+    # The route shows the caller where it stands (`RateLimit` headers on its answer).
+    request.state.rate_limit_headers = await limiter.hit(
+        limit, "media-download-url", principal.subject
+    )
     return principal
 
 

@@ -12,7 +12,12 @@ from services.common.database import SessionDep
 from services.common.http_cache import cached_json, etag_matches, strong_etag
 from services.common.instants import AwareInstant
 from services.common.pagination import Cursor, Limit
-from services.common.problems import FieldError, ProblemError, problem_responses
+from services.common.problems import (
+    RATE_LIMIT_HEADERS,
+    FieldError,
+    ProblemError,
+    problem_responses,
+)
 from services.common.public_cache import allow_public_cache
 from services.common.query_params import strict_query
 from services.common.revocation import Revocations
@@ -222,18 +227,22 @@ async def get_thumbnail(
     response_model=DownloadUrl,
     summary="Get a signed download URL",
     tags=["downloads"],
-    responses=problem_responses(
-        (401, "invalid_token"),
-        (403, "email_not_verified"),
-        (403, "insufficient_scope"),
-        (404, "not_found"),
-        (410, "video_withdrawn"),
-        (422, "validation_error"),
-        (429, "rate_limited"),
-    ),
+    responses={
+        200: {"description": "The signed URL", "headers": RATE_LIMIT_HEADERS},
+        **problem_responses(
+            (401, "invalid_token"),
+            (403, "email_not_verified"),
+            (403, "insufficient_scope"),
+            (404, "not_found"),
+            (410, "video_withdrawn"),
+            (422, "validation_error"),
+            (429, "rate_limited"),
+        ),
+    },
     openapi_extra=TOKEN_REQUIRED,
 )
 async def create_download_url(
+    request: Request,
     video_id: VideoId,
     rendition_id: Annotated[uuid.UUID, Path(description="One of the video's renditions")],
     principal: Downloader,
@@ -256,10 +265,11 @@ async def create_download_url(
         now=clock.now(),
         client_address=address,
     )
+    rate_limit: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
     return Response(
         grant.model_dump_json(),
         media_type="application/json",
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **rate_limit},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -208,11 +209,19 @@ async def test_download_url_issuing_is_rate_limited_per_subject(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
     ):
         first, second = tokens.account(), tokens.account()
-        assert (await request_url(client, clip, first)).status_code == 200
-        assert (await request_url(client, clip, first)).status_code == 200
+        policy = '"media-download-url";q=2;w=60'
+        one = await request_url(client, clip, first)
+        assert one.status_code == 200
+        assert one.headers["ratelimit-policy"] == policy
+        assert re.fullmatch(r'"media-download-url";r=1;t=\d+', one.headers["ratelimit"])
+        two = await request_url(client, clip, first)
+        assert two.status_code == 200
+        assert re.fullmatch(r'"media-download-url";r=0;t=\d+', two.headers["ratelimit"])
         limited = await request_url(client, clip, first)
         assert_problem(limited, 429, "rate_limited")
         assert int(limited.headers["retry-after"]) >= 1
+        assert limited.headers["ratelimit-policy"] == policy
+        assert re.fullmatch(r'"media-download-url";r=0;t=[1-9]\d*', limited.headers["ratelimit"])
         assert (await request_url(client, clip, second)).status_code == 200
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from services.common.database import Database
 from services.common.migrations import upgrade_to_head
-from services.media import withdrawals
+from services.media import bulk_import, withdrawals
 from services.media.config import MediaSettings
 from services.media.exceptions import IngestError, VideoNotFound
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
@@ -178,3 +178,27 @@ async def cli_withdraw(settings: MediaSettings, args: argparse.Namespace) -> int
 
 async def cli_restore(settings: MediaSettings, args: argparse.Namespace) -> int:
     return await _editorial(settings, args, "restore")
+
+
+async def cli_import(settings: MediaSettings, args: argparse.Namespace) -> int:
+    """All or nothing: every problem is listed, one line each, and then nothing is written."""
+    database = Database(settings.resolved_database_url)
+    try:
+        result = await bulk_import.import_file(
+            database,
+            LocalStorage(settings.resolved_storage_dir),
+            Path(args.file),
+            ffprobe=settings.ffprobe_path,
+        )
+    except bulk_import.ImportFailed as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"{problem}\n")
+        sys.stderr.write(f"import failed: {len(exc.problems)} problem(s); nothing was imported\n")
+        return 1
+    finally:
+        await database.dispose()
+    sys.stdout.write(
+        f"imported {result.imported} video(s) with {result.renditions} rendition(s); "
+        f"{result.already_there} already there\n"
+    )
+    return 0

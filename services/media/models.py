@@ -38,6 +38,8 @@ class Video(UUIDPrimaryKey, Timestamps, Base):
     thumbnail_key: Mapped[str | None] = mapped_column(String(500))
     related_article_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
     # `published` or `withdrawn`; a withdrawn video stays as a tombstone in the change feed.
+    # The key of a video brought in by `natomedia media import`, which makes re-imports no-ops.
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="published", server_default="published")
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     feed_position: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

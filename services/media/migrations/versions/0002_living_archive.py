@@ -28,6 +28,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("withdrawal_reason", sa.String(20), nullable=True))
         batch.add_column(sa.Column("withdrawal_note", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("external_id", sa.String(200), nullable=True))
+        batch.create_unique_constraint(op.f("uq_videos_external_id"), ["external_id"])
     # Existing videos take positions in the order the old feed walked them.
     op.execute(
         "UPDATE videos SET feed_position = ranked.n FROM (SELECT id, row_number() OVER "
@@ -72,7 +74,9 @@ def downgrade() -> None:
     op.drop_table("feed_counter")
     op.drop_index("ix_videos_feed_position", table_name="videos")
     with op.batch_alter_table("videos") as batch:
+        batch.drop_constraint(op.f("uq_videos_external_id"), type_="unique")
         for name in (
+            "external_id",
             "withdrawal_note",
             "withdrawal_reason",
             "withdrawn_at",

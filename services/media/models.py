@@ -104,8 +104,9 @@ class DownloadGrant(UUIDPrimaryKey, Base):
 
     __tablename__ = "download_grants"
 
-    rendition_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("renditions.id", ondelete="CASCADE"), index=True
+    # Kept when an editor deletes the rendition: who holds a copy still matters after a withdrawal.
+    rendition_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("renditions.id", ondelete="SET NULL"), index=True
     )
     video_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
     subject: Mapped[str] = mapped_column(String(200), index=True)

@@ -216,7 +216,7 @@ class WithdrawRequest(BaseModel):
 class VideoDownload(BaseModel):
     """One download URL handed out for the video."""
 
-    rendition_id: uuid.UUID
+    rendition_id: uuid.UUID | None = Field(description="null once the rendition was deleted")
     subject: str = Field(description="The account id or `client:<id>` the URL was issued to")
     client_id: str | None = Field(description="The API client, for partner tokens")
     client_name: str | None = Field(

@@ -144,6 +144,12 @@ async def test_delete_rendition(
     assert_problem(await client.get(link), 404, "not_found")
     assert not catalogue.storage.path(f"videos/{clip.video_id}/{clip.rendition_id}.mp4").exists()
     assert_problem(await client.delete(path, headers=editor(tokens)), 404, "not_found")
+    # Who obtained a link to it is still known.
+    downloads = await client.get(
+        f"/v1/media/videos/{clip.video_id}/downloads", headers=editor(tokens)
+    )
+    [grant] = downloads.json()["items"]
+    assert grant["rendition_id"] is None
 
 
 async def test_downloads_of_a_video_name_who_obtained_links(

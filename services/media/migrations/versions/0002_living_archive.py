@@ -37,6 +37,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_videos_feed_position", "videos", ["feed_position"], unique=True)
 
+    # A deleted rendition keeps its download grants (the audit of who holds copies).
+    with op.batch_alter_table("download_grants") as batch:
+        batch.drop_constraint(op.f("fk_download_grants_rendition_id_renditions"), type_="foreignkey")
+        batch.alter_column("rendition_id", existing_type=sa.Uuid(), nullable=True)
+        batch.create_foreign_key(
+            op.f("fk_download_grants_rendition_id_renditions"),
+            "renditions",
+            ["rendition_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+
     op.create_table(
         "feed_counter",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
@@ -70,6 +82,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM download_grants WHERE rendition_id IS NULL")
+    with op.batch_alter_table("download_grants") as batch:
+        batch.drop_constraint(op.f("fk_download_grants_rendition_id_renditions"), type_="foreignkey")
+        batch.alter_column("rendition_id", existing_type=sa.Uuid(), nullable=False)
+        batch.create_foreign_key(
+            op.f("fk_download_grants_rendition_id_renditions"),
+            "renditions",
+            ["rendition_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
     op.drop_table("video_changes")
     op.drop_table("feed_counter")
     op.drop_index("ix_videos_feed_position", table_name="videos")

@@ -7,7 +7,7 @@ import binascii
 from typing import Annotated
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 
 from services.auth.account_cache import AccountCache
 from services.auth.account_reads import account_json
@@ -57,6 +57,7 @@ from services.common.pagination import (
     encode_cursor,
 )
 from services.common.problems import problem_responses
+from services.common.query_params import strict_query
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 well_known = APIRouter(tags=["auth"])
@@ -370,6 +371,7 @@ async def create_client(
 @router.get(
     "/clients",
     operation_id="listClients",
+    dependencies=[Depends(strict_query(("limit", "cursor")))],
     summary="List your API clients",
     response_model=Page[ApiClientOut],
     responses={

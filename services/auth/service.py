@@ -59,9 +59,8 @@ from services.auth.passwords import PasswordHasher, failed_rules
 from services.auth.refresh_tokens import RefreshClaims, RefreshTokens
 from services.auth.tokens import AccessTokenIssuer, IssuedAccessToken
 from services.common.clock import Clock
-from services.common.database import after_commit, conflict_insert
+from services.common.database import after_commit, conflict_insert, utcnow
 from services.common.i18n import DEFAULT_LANGUAGE, requested_language
-from services.common.problems import RateLimited
 from services.common.ratelimit import RateLimiter, rule
 from services.common.revocation import RevocationPublisher
 from services.common.scopes import MEDIA_DOWNLOAD
@@ -314,7 +313,9 @@ class AuthService:
                 mail_allowed=mail_allowed,
                 contested=contested,
                 language=language if language is not None else requested_language(),
-                created_at=self.clock.now(),
+                # Wall-clock time, as the outbox's: requests are answered in this order, which a
+                # frozen or coarse business clock would leave to chance.
+                created_at=utcnow(),
             )
         )
         wakeup = self.wakeup
@@ -691,9 +692,7 @@ class AuthService:
             # lock a partner out by sending its client id with wrong secrets.
             failures_key = ("token-failures", client_id)
             if not await self.limiter.allow(self.limits["token_failures"], *failures_key):
-                raise RateLimited(
-                    await self.limiter.retry_after(self.limits["token_failures"], *failures_key)
-                )
+                raise await self.limiter.refusal(self.limits["token_failures"], *failures_key)
             raise InvalidClient(basic=basic)
         if scope is not None and set(scope.split()) - {MEDIA_DOWNLOAD}:
             raise InvalidScope

@@ -103,9 +103,16 @@ class RateLimited(ProblemError):
     code = "rate_limited"
 
     def __init__(
-        self, retry_after: int, detail: str = N_("Too many requests; try again later.")
+        self,
+        retry_after: int,
+        detail: str = N_("Too many requests; try again later."),
+        *,
+        rate_limit: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+        # `rate_limit`: the IETF `RateLimit` and `RateLimit-Policy` headers of the refusing limit.
+        super().__init__(
+            detail, headers={"Retry-After": str(max(1, retry_after)), **(rate_limit or {})}
+        )
 
 
 class ServiceUnavailable(ProblemError):
@@ -320,6 +327,18 @@ class CatchAllMiddleware:
             await internal_error_response()(scope, receive, send)
 
 
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "RateLimit": {
+        "schema": {"type": "string"},
+        "description": 'IETF RateLimit: `"<policy>";r=<remaining>;t=<seconds until one frees>`',
+    },
+    "RateLimit-Policy": {
+        "schema": {"type": "string"},
+        "description": 'IETF RateLimit-Policy: `"<policy>";q=<quota>;w=<window seconds>`',
+    },
+}
+
+
 def problem_responses(*codes: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route: each status documented as problem+json with its codes."""
     by_status: dict[int, list[str]] = {}
@@ -327,6 +346,11 @@ def problem_responses(*codes: tuple[int, str]) -> dict[int | str, dict[str, Any]
         by_status.setdefault(status, []).append(code)
     return {
         status: {
+            **(
+                {"headers": {"Retry-After": {"schema": {"type": "integer"}}, **RATE_LIMIT_HEADERS}}
+                if status == 429
+                else {}
+            ),
             "description": f"{_title(status)}: code one of {', '.join(sorted(set(names)))}",
             "content": {
                 PROBLEM_JSON: {

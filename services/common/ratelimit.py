@@ -28,6 +28,13 @@ logger = logging.getLogger("natomedia.ratelimit")
 RETRY_REDIS_AFTER_SECONDS = 5.0
 
 
+def policy_name(key: Sequence[str]) -> str:
+    """The policy's name in the headers: the key's first part (`login`, `media-download-url`),
+    never the caller's address or id that follows it."""
+    name = key[0] if key else "default"
+    return "".join(char for char in name if char.isalnum() or char in "-_.") or "default"
+
+
 def rule(text: str) -> RateLimitItem:
     """`"5/minute"`, `"20 per hour"`: the limits library's notation."""
     return parse(text)
@@ -109,15 +116,35 @@ class RateLimiter:
         self._memory.clear(limit, *key)
         await self._call("clear", limit, *key)
 
-    async def hit(self, limit: RateLimitItem, *key: str) -> None:
-        """Count a hit or raise 429 `rate_limited` with Retry-After."""
+    async def hit(self, limit: RateLimitItem, *key: str) -> dict[str, str]:
+        """Count a hit or raise 429 `rate_limited` with Retry-After; the limit's state after
+        the hit as `RateLimit` and `RateLimit-Policy` headers, for a response that shows it."""
         if not await self.allow(limit, *key):
-            raise RateLimited(await self.retry_after(limit, *key))
+            raise await self.refusal(limit, *key)
+        return await self.headers(limit, *key)
 
     async def check(self, limit: RateLimitItem, *key: str) -> None:
         """Raise 429 if the limit is reached, without counting (pair with `allow` on failure)."""
         if not await self.would_allow(limit, *key):
-            raise RateLimited(await self.retry_after(limit, *key))
+            raise await self.refusal(limit, *key)
+
+    async def headers(self, limit: RateLimitItem, *key: str) -> dict[str, str]:
+        """The IETF `RateLimit` / `RateLimit-Policy` headers (draft-ietf-httpapi-ratelimit-headers):
+        the policy's quota `q` per window `w` seconds, the remaining `r` and seconds `t` until the
+        window frees a request."""
+        stats = await self._call("get_window_stats", limit, *key)
+        reset = max(0, math.ceil(float(stats.reset_time) - time.time()))
+        name = policy_name(key)
+        return {
+            "RateLimit": f'"{name}";r={max(0, int(stats.remaining))};t={reset}',
+            "RateLimit-Policy": f'"{name}";q={limit.amount};w={limit.get_expiry()}',
+        }
+
+    async def refusal(self, limit: RateLimitItem, *key: str) -> RateLimited:
+        """The 429 for a reached limit, with Retry-After and the RateLimit headers."""
+        return RateLimited(
+            await self.retry_after(limit, *key), rate_limit=await self.headers(limit, *key)
+        )
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -103,6 +103,31 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--tag", action="append", default=[])
     ingest.add_argument("--label", help="rendition label, e.g. '1080p25 H.264 MP4'")
     ingest.add_argument("--video-id", help="add the file as a rendition of this video")
+    ingest.add_argument("--language", help="BCP 47 tag, e.g. en, fr")
+    ingest.add_argument("--credits")
+    ingest.add_argument("--copyright")
+    ingest.add_argument("--location")
+    ingest.add_argument("--shot-list-file", help="a UTF-8 text file with the shot list")
+    ingest.add_argument("--transcript-file", help="a UTF-8 text file with the transcript")
+
+    media_import = media.add_parser(
+        "import", help="import videos from a JSON file (all or nothing, idempotent)"
+    )
+    media_import.add_argument("file")
+
+    withdraw = media.add_parser("withdraw", help="withdraw a video from the catalogue")
+    withdraw.add_argument("video_id")
+    withdraw.add_argument(
+        "--reason-code",
+        "--reason",
+        dest="reason_code",
+        required=True,
+        choices=["rights", "error", "security", "other"],
+        help="public: partners see it in the feed's tombstone",
+    )
+    withdraw.add_argument("--note", help="private to editors")
+    restore = media.add_parser("restore", help="publish a withdrawn video again")
+    restore.add_argument("video_id")
 
     openapi = commands.add_parser(
         "openapi", help="print the merged OpenAPI document (no server is started)"

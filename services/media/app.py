@@ -18,6 +18,7 @@ from services.common.ratelimit import RateLimiter
 from services.common.security import build_token_verifier
 from services.media.config import MediaSettings
 from services.media.delivery import RenditionFiles
+from services.media.editor_router import router as editor_router
 from services.media.my_downloads import purge_grant_addresses
 from services.media.my_downloads import router as my_downloads_router
 from services.media.router import router
@@ -73,7 +74,7 @@ def create_app(
         prefix="/v1/media",
         settings=settings,
         database=database,
-        routers=[router, my_downloads_router],
+        routers=[router, my_downloads_router, editor_router],
         token_verifier=token_verifier or build_token_verifier(settings, jwks_client),
         rate_limiter=rate_limiter,
         clock=clock,

@@ -30,8 +30,27 @@ async def downloader(
         raise InsufficientScope("This token lacks the media:download scope.") from exc
     limiter: RateLimiter = request.app.state.rate_limiter
     settings: MediaSettings = request.app.state.settings
-    await limiter.hit(rule(settings.download_url_rate_limit), "media-download-url", caller.subject)
+    # The route shows the caller where it stands (`RateLimit` headers on its answer).
+    request.state.rate_limit_headers = await limiter.hit(
+        rule(settings.download_url_rate_limit), "media-download-url", caller.subject
+    )
+    return caller
+
+
+class EditorRequired(InsufficientScope):
+    def __init__(self) -> None:
+        super().__init__(
+            "This call needs an access token with the editor role.",
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="editor"'},
+        )
+
+
+async def editor(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+    if scopes.EDITOR not in caller.scopes:
+        raise EditorRequired
     return caller
 
 
 Downloader = Annotated[Principal, Depends(downloader)]
+# An editor's token: catalogue changes, withdrawals, the download audit.
+Editor = Annotated[Principal, Security(editor, scopes=[scopes.EDITOR])]

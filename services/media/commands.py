@@ -1,4 +1,4 @@
-"""`natomedia migrate|seed media` and `natomedia media ingest`."""
+"""`natomedia migrate|seed media` and `natomedia media ingest|import|withdraw|restore`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from sqlalchemy import func, select
 
 from services.common.database import Database
 from services.common.migrations import upgrade_to_head
+from services.media import bulk_import, withdrawals
 from services.media.config import MediaSettings
-from services.media.exceptions import IngestError
+from services.media.exceptions import IngestError, VideoNotFound
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Video
+from services.media.progress import ProgressBar
 from services.media.storage import LocalStorage
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -78,22 +80,49 @@ async def seed(settings: MediaSettings) -> None:
         await database.dispose()
 
 
+def _text_file(path: str | None, flag: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IngestError(f"{flag}: cannot read {path}: {exc}") from exc
+
+
+def _metadata(args: argparse.Namespace) -> VideoMetadata:
+    return VideoMetadata(
+        title=args.title,
+        description=args.description,
+        tags=args.tag,
+        language=getattr(args, "language", None),
+        credits=getattr(args, "credits", None),
+        copyright=getattr(args, "copyright", None),
+        location=getattr(args, "location", None),
+        shot_list=_text_file(getattr(args, "shot_list_file", None), "--shot-list-file"),
+        transcript=_text_file(getattr(args, "transcript_file", None), "--transcript-file"),
+    )
+
+
 async def ingest(settings: MediaSettings, args: argparse.Namespace) -> Ingested:
     video_id = uuid.UUID(args.video_id) if args.video_id else None
+    source = Path(args.file)
+    metadata = _metadata(args)
+    size = source.stat().st_size if source.is_file() else 0
     database = Database(settings.resolved_database_url)
     try:
         async with database.sessionmaker() as session:
-            result = await ingest_file(
-                session,
-                LocalStorage(settings.resolved_storage_dir),
-                Path(args.file),
-                VideoMetadata(title=args.title, description=args.description, tags=args.tag),
-                label=args.label,
-                video_id=video_id,
-                ffprobe=settings.ffprobe_path,
-                ffmpeg=settings.ffmpeg_path,
-            )
-            await session.commit()
+            with ProgressBar(f"copying {source.name}", size) as progress:
+                result = await ingest_file(
+                    session,
+                    LocalStorage(settings.resolved_storage_dir),
+                    source,
+                    metadata,
+                    label=args.label,
+                    video_id=video_id,
+                    ffprobe=settings.ffprobe_path,
+                    ffmpeg=settings.ffmpeg_path,
+                    progress=progress,
+                )
     finally:
         await database.dispose()
     return result
@@ -102,7 +131,7 @@ async def ingest(settings: MediaSettings, args: argparse.Namespace) -> Ingested:
 async def cli_ingest(settings: MediaSettings, args: argparse.Namespace) -> int:
     try:
         result = await ingest(settings, args)
-    except (IngestError, ValueError) as exc:
+    except (IngestError, ValueError, OSError) as exc:
         sys.stderr.write(f"ingest failed: {exc}\n")
         return 1
     action = "created" if result.created_video else "extended"
@@ -110,5 +139,66 @@ async def cli_ingest(settings: MediaSettings, args: argparse.Namespace) -> int:
         f"video {result.video_id} ({action})\n"
         f"rendition {result.rendition_id}\n"
         f"size {result.size_bytes} bytes, sha256 {result.sha256}\n"
+    )
+    return 0
+
+
+async def _editorial(settings: MediaSettings, args: argparse.Namespace, action: str) -> int:
+    try:
+        video_id = uuid.UUID(args.video_id)
+    except ValueError:
+        sys.stderr.write(f"{action} failed: not a video id: {args.video_id}\n")
+        return 1
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.sessionmaker() as session:
+            if action == "withdraw":
+                video = await withdrawals.withdraw(
+                    session,
+                    video_id,
+                    reason_code=args.reason_code,
+                    note=args.note,
+                    editor=None,
+                )
+            else:
+                video = await withdrawals.restore(session, video_id, editor=None)
+    except VideoNotFound:
+        sys.stderr.write(f"{action} failed: no video with id {video_id}\n")
+        return 1
+    finally:
+        await database.dispose()
+    sys.stdout.write(f"video {video.id} {video.status}, version {video.version}\n")
+    return 0
+
+
+async def cli_withdraw(settings: MediaSettings, args: argparse.Namespace) -> int:
+    """The detail and every link answer 410 at once; partners get a tombstone in the feed."""
+    return await _editorial(settings, args, "withdraw")
+
+
+async def cli_restore(settings: MediaSettings, args: argparse.Namespace) -> int:
+    return await _editorial(settings, args, "restore")
+
+
+async def cli_import(settings: MediaSettings, args: argparse.Namespace) -> int:
+    """All or nothing: every problem is listed, one line each, and then nothing is written."""
+    database = Database(settings.resolved_database_url)
+    try:
+        result = await bulk_import.import_file(
+            database,
+            LocalStorage(settings.resolved_storage_dir),
+            Path(args.file),
+            ffprobe=settings.ffprobe_path,
+        )
+    except bulk_import.ImportFailed as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"{problem}\n")
+        sys.stderr.write(f"import failed: {len(exc.problems)} problem(s); nothing was imported\n")
+        return 1
+    finally:
+        await database.dispose()
+    sys.stdout.write(
+        f"imported {result.imported} video(s) with {result.renditions} rendition(s); "
+        f"{result.already_there} already there\n"
     )
     return 0

@@ -5,29 +5,31 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from urllib.parse import quote
 
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from services.common.bounded import keep_newest
 from services.common.database import Database
 from services.common.http_cache import is_fresh
-from services.media.exceptions import FileMissing, RangeNotSatisfiable
-from services.media.models import Rendition
+from services.media.exceptions import FileMissing, RangeNotSatisfiable, VideoWithdrawn
+from services.media.ingest import slugify
+from services.media.models import Rendition, Video
 from services.media.storage import Storage
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+# Control characters and path separators have no place in a saved file name.
+_UNSAFE_TITLE = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
 
 @dataclass(frozen=True)
 class RenditionFile:
-    """What serving a rendition needs; immutable once ingested, so safe to cache."""
+    """What serving a rendition needs, read with its video's status for every download."""
 
     id: uuid.UUID
     storage_key: str
@@ -36,6 +38,7 @@ class RenditionFile:
     content_type: str
     filename: str
     created_at: datetime
+    title: str = ""
 
     @property
     def etag(self) -> str:
@@ -47,7 +50,18 @@ class RenditionFile:
 
     @property
     def content_disposition(self) -> str:
-        return f'attachment; filename="{safe_filename(self.filename)}"'
+        """RFC 6266: an ASCII `filename` for every client, `filename*` with the real title."""
+        ascii_name = safe_filename(self.filename)
+        value = f'attachment; filename="{ascii_name}"'
+        title = _UNSAFE_TITLE.sub(" ", self.title).strip()
+        stem, dot, extension = ascii_name.rpartition(".")
+        if title and dot:
+            # The ASCII name is `<title slug>-<label slug>-<id prefix>`; the title slug is
+            # replaced by the title itself, the rest (which tells renditions apart) is kept.
+            suffix = _suffix_after_title(stem, self.title)
+            original = f"{title}-{suffix}.{extension}" if suffix else f"{title}.{extension}"
+            value += "; filename*=UTF-8''" + quote(original[:200], safe="")
+        return value
 
     def headers(self) -> dict[str, str]:
         return {
@@ -63,6 +77,13 @@ class RenditionFile:
         }
 
 
+def _suffix_after_title(stem: str, title: str) -> str:
+    title_slug = slugify(title)
+    if title_slug and stem.startswith(title_slug):
+        return stem[len(title_slug) :].strip("-")
+    return stem
+
+
 def safe_filename(name: str) -> str:
     """ASCII letters, digits, dot, dash and underscore only: nothing to escape in a header."""
     cleaned = _UNSAFE_FILENAME.sub("-", name).strip(".-") or "download"
@@ -70,22 +91,20 @@ def safe_filename(name: str) -> str:
 
 
 class RenditionFiles:
-    """Rendition id -> file facts: one primary-key query per rendition, then memory."""
+    """Rendition id -> file facts and its video's status: one primary-key read per download.
 
-    def __init__(self, database: Database, *, max_entries: int = 10_000) -> None:
+    Never cached: a withdrawal must stop links signed before it at once, in every process.
+    """
+
+    def __init__(self, database: Database) -> None:
         self._database = database
-        self._entries: OrderedDict[uuid.UUID, RenditionFile] = OrderedDict()
-        self._max_entries = max_entries
 
     async def get(self, rendition_id: uuid.UUID) -> RenditionFile | None:
-        cached = self._entries.get(rendition_id)
-        if cached is not None:
-            self._entries.move_to_end(rendition_id)
-            return cached
-        # Its own short session: download routes take no request session (a hit needs none).
-        async with self._database.sessionmaker() as session:
+        # Its own short connection: download routes take no request session.
+        """The file, None when unknown; `VideoWithdrawn` when its video was withdrawn."""
+        async with self._database.engine.connect() as connection:
             row = (
-                await session.execute(
+                await connection.execute(
                     select(
                         Rendition.id,
                         Rendition.storage_key,
@@ -94,17 +113,20 @@ class RenditionFiles:
                         Rendition.content_type,
                         Rendition.filename,
                         Rendition.created_at,
-                    ).where(Rendition.id == rendition_id)
+                        Video.title,
+                        Video.status,
+                        Video.withdrawn_at,
+                        Video.withdrawal_reason,
+                    )
+                    .join(Video, Video.id == Rendition.video_id)
+                    .where(Rendition.id == rendition_id)
                 )
             ).one_or_none()
         if row is None:
             return None
-        found = RenditionFile(*row)
-        keep_newest(self._entries, rendition_id, found, self._max_entries)
-        return found
-
-    def forget(self, rendition_id: uuid.UUID) -> None:
-        self._entries.pop(rendition_id, None)
+        if row.status != "published":
+            raise VideoWithdrawn(row.withdrawn_at, row.withdrawal_reason)
+        return RenditionFile(*row[:8])
 
 
 def requested_range(request: Request, file: RenditionFile) -> tuple[int, int] | None:

@@ -17,7 +17,7 @@ from services.media.config import MediaSettings
 from services.media.exceptions import VideoNotFound
 from services.media.models import Rendition, Video, VideoTag
 from services.media.schemas import RenditionOut, VideoDetail
-from services.media.service import video_detail_from
+from services.media.service import check_published, video_detail_from
 
 _RENDITION_FIELDS = tuple(RenditionOut.model_fields)
 # A video with t tags and r renditions comes back as t x r rows (both handfuls). Ordered by tag
@@ -43,6 +43,7 @@ async def video_detail(
         rows = (await connection.execute(_DETAIL, {"video_id": video_id})).all()
     if not rows:
         raise VideoNotFound
+    check_published(rows[0])
     tags = list(dict.fromkeys(row.tag for row in rows if row.tag is not None))
     renditions: dict[uuid.UUID, RenditionOut] = {}
     for row in rows:

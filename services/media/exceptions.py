@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from services.common.i18n import N_
 from services.common.problems import NotFound, ProblemError
 
@@ -14,6 +16,32 @@ class VideoNotFound(NotFound):
 class RenditionNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__(N_("No rendition with this id for this video."))
+
+
+class VideoWithdrawn(ProblemError):
+    """The video was pulled: its detail, its links (old and new) and its files answer 410."""
+
+    status = 410
+    code = "video_withdrawn"
+
+    def __init__(self, withdrawn_at: datetime | None, reason_code: str | None) -> None:
+        super().__init__(
+            "This video was withdrawn from the catalogue.",
+            extra={
+                "withdrawn_at": withdrawn_at.isoformat().replace("+00:00", "Z")
+                if withdrawn_at is not None
+                else None,
+                "reason_code": reason_code,
+            },
+        )
+
+
+class PreconditionFailed(ProblemError):
+    status = 412
+    code = "precondition_failed"
+
+    def __init__(self) -> None:
+        super().__init__("The video changed since you read it (If-Match); read it again.")
 
 
 class InvalidSignature(ProblemError):

@@ -9,20 +9,24 @@ import logging
 import mimetypes
 import re
 import shutil
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import anyio.to_thread
+from anyascii import anyascii
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.common.database import utcnow
 from services.media.exceptions import IngestError
+from services.media.feed import record_change
 from services.media.models import Rendition, Video, VideoTag
 from services.media.service import normalize_tag
 from services.media.storage import CHUNK_SIZE, Storage
@@ -149,15 +153,24 @@ async def thumbnail(path: Path, at_seconds: float, ffmpeg: str = "ffmpeg") -> by
     return output or None
 
 
-def slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "video"
+def slugify(text: str, limit: int = 80) -> str:
+    """Lower-case ASCII words joined by dashes; non-Latin scripts are transliterated."""
+    ascii_text = anyascii(unicodedata.normalize("NFKC", text))
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:limit].strip("-")
 
 
-def download_filename(title: str, label: str, container: str) -> str:
-    """`foreign-ministers-meet-in-oslo-1080p25-h-264.mp4`: says what it is in a downloads folder."""
+def download_filename(
+    title: str, label: str, container: str, rendition_id: uuid.UUID | None = None
+) -> str:
+    """`foreign-ministers-meet-in-oslo-1080p25-h-264-9b2d7c3a.mp4`: says what it is in a
+    downloads folder, and the rendition id prefix keeps two files of one name apart."""
     variant = slugify(label).removesuffix(container).strip("-")
-    stem = f"{slugify(title)}-{variant}" if variant else slugify(title)
-    return f"{stem}.{container}"
+    parts = [slugify(title) or "video"]
+    if variant:
+        parts.append(variant)
+    if rendition_id is not None:
+        parts.append(rendition_id.hex[:8])
+    return f"{'-'.join(parts)}.{container}"
 
 
 def rendition_label(probe: Probe, container: str) -> str:
@@ -171,9 +184,18 @@ def rendition_label(probe: Probe, container: str) -> str:
     return " ".join(parts)
 
 
-async def _hashed_chunks(source: BinaryIO, digest: Any) -> AsyncIterator[bytes]:
+class Progress(Protocol):
+    def advance(self, size: int) -> None:
+        """`size` more bytes were copied and hashed."""
+
+
+async def _hashed_chunks(
+    source: BinaryIO, digest: Any, progress: Progress | None = None
+) -> AsyncIterator[bytes]:
     while chunk := await anyio.to_thread.run_sync(source.read, CHUNK_SIZE):
         digest.update(chunk)
+        if progress is not None:
+            progress.advance(len(chunk))
         yield chunk
 
 
@@ -187,24 +209,89 @@ async def ingest_file(
     video_id: uuid.UUID | None = None,
     ffprobe: str = "ffprobe",
     ffmpeg: str = "ffmpeg",
+    editor: str | None = None,
+    progress: Progress | None = None,
 ) -> Ingested:
-    """Copy `source` into storage and record it as a rendition of a new or existing video."""
+    """Copy `source` into storage and record it as a rendition of a new or existing video.
+
+    Probing, copying and hashing happen outside any transaction; then one short transaction
+    records the rendition and takes the video's next feed position, and is committed here. A
+    change that took long to copy is therefore stamped when it becomes visible, not when it
+    began, so a partner polling the feed cannot have moved past it.
+    """
     if not source.is_file():
         raise IngestError(f"not a file: {source}")
-    video: Video | None = None
+    known_thumbnail: str | None = None
     if video_id is not None:
-        video = await session.get(Video, video_id, options=[selectinload(Video.tags)])
-        if video is None:
+        found = (
+            await session.execute(select(Video.id, Video.thumbnail_key).where(Video.id == video_id))
+        ).one_or_none()
+        # Ends the read before the copy: no transaction stays open while bytes move.
+        await session.commit()
+        if found is None:
             raise IngestError(f"no video with id {video_id}")
+        known_thumbnail = found.thumbnail_key
+    target_id = video_id or uuid.uuid4()
 
     container = source.suffix.lstrip(".").lower() or "bin"
     content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
     facts = await probe(source, ffprobe)
-    created = video is None
+    rendition_id = uuid.uuid4()
+    storage_key = f"videos/{target_id}/{rendition_id}.{container}"
+    digest = hashlib.sha256()
+    with source.open("rb") as handle:
+        size = await storage.write(storage_key, _hashed_chunks(handle, digest, progress))
+    written = [storage_key]
+    thumbnail_key = None
+    try:
+        if known_thumbnail is None and facts.video_codec is not None:
+            still = await thumbnail(source, min(1.0, (facts.duration_seconds or 0) / 2), ffmpeg)
+            if still is not None:
+                thumbnail_key = f"videos/{target_id}/thumbnail.jpg"
+                await storage.write(thumbnail_key, _single(still))
+        created = await _record_rendition(
+            session,
+            target_id,
+            is_new=video_id is None,
+            metadata=metadata,
+            facts=facts,
+            rendition={
+                "id": rendition_id,
+                "label": label or rendition_label(facts, container),
+                "container": container,
+                "content_type": content_type,
+                "size_bytes": size,
+                "sha256": digest.hexdigest(),
+                "storage_key": storage_key,
+            },
+            thumbnail_key=thumbnail_key,
+            editor=editor,
+        )
+    except BaseException:
+        await session.rollback()
+        for key in written:
+            await storage.delete(key)
+        raise
+    return Ingested(target_id, rendition_id, created, size, digest.hexdigest())
+
+
+async def _record_rendition(
+    session: AsyncSession,
+    video_id: uuid.UUID,
+    *,
+    is_new: bool,
+    metadata: VideoMetadata,
+    facts: Probe,
+    rendition: dict[str, Any],
+    thumbnail_key: str | None,
+    editor: str | None,
+) -> bool:
+    """The short transaction of an ingest, committed; True when it created the video."""
     now = utcnow()
-    if video is None:
+    tags = sorted({normalize_tag(t) for t in metadata.tags})
+    if is_new:
         video = Video(
-            id=uuid.uuid4(),
+            id=video_id,
             title=metadata.title,
             description=metadata.description,
             published_at=metadata.published_at or now,
@@ -216,59 +303,54 @@ async def ingest_file(
             shot_list=metadata.shot_list,
             transcript=metadata.transcript,
             related_article_slugs=list(metadata.related_article_slugs),
+            thumbnail_key=thumbnail_key,
+            status="published",
+            version=1,
             created_at=now,
             updated_at=now,
-            tags=[VideoTag(tag=tag) for tag in sorted({normalize_tag(t) for t in metadata.tags})],
+            tags=[VideoTag(tag=tag) for tag in tags],
         )
         session.add(video)
     else:
+        existing = await session.get(Video, video_id, options=[selectinload(Video.tags)])
+        if existing is None:
+            raise IngestError(f"no video with id {video_id}")
+        video = existing
         known = {tag.tag for tag in video.tags}
-        for tag in sorted({normalize_tag(t) for t in metadata.tags} - known):
+        for tag in sorted(set(tags) - known):
             video.tags.append(VideoTag(tag=tag))
         if video.duration_seconds is None:
             video.duration_seconds = facts.duration_seconds
-        # A new rendition is a change partners syncing by `updated_since` must see.
-        video.updated_at = now
-
-    rendition_id = uuid.uuid4()
-    storage_key = f"videos/{video.id}/{rendition_id}.{container}"
-    digest = hashlib.sha256()
-    with source.open("rb") as handle:
-        size = await storage.write(storage_key, _hashed_chunks(handle, digest))
-    label = label or rendition_label(facts, container)
-    rendition = Rendition(
-        id=rendition_id,
-        video_id=video.id,
-        label=label,
-        container=container,
-        content_type=content_type,
-        video_codec=facts.video_codec,
-        audio_codec=facts.audio_codec,
-        width=facts.width,
-        height=facts.height,
-        frame_rate=facts.frame_rate,
-        bitrate=facts.bitrate,
-        duration_seconds=facts.duration_seconds,
-        size_bytes=size,
-        sha256=digest.hexdigest(),
-        storage_key=storage_key,
-        filename=download_filename(video.title, label, container),
-        created_at=now,
+        if video.thumbnail_key is None and thumbnail_key is not None:
+            video.thumbnail_key = thumbnail_key
+    session.add(
+        Rendition(
+            video_id=video_id,
+            video_codec=facts.video_codec,
+            audio_codec=facts.audio_codec,
+            width=facts.width,
+            height=facts.height,
+            frame_rate=facts.frame_rate,
+            bitrate=facts.bitrate,
+            duration_seconds=facts.duration_seconds,
+            filename=download_filename(
+                video.title, rendition["label"], rendition["container"], rendition["id"]
+            ),
+            created_at=now,
+            **rendition,
+        )
     )
-    session.add(rendition)
-
-    if video.thumbnail_key is None and facts.video_codec is not None:
-        still = await thumbnail(source, min(1.0, (facts.duration_seconds or 0) / 2), ffmpeg)
-        if still is not None:
-            key = f"videos/{video.id}/thumbnail.jpg"
-            await storage.write(key, _single(still))
-            video.thumbnail_key = key
-    try:
-        await session.flush()
-    except BaseException:
-        await storage.delete(storage_key)
-        raise
-    return Ingested(video.id, rendition_id, created, size, rendition.sha256)
+    await record_change(
+        session,
+        video,
+        action="create" if is_new else "add_rendition",
+        editor=editor,
+        fields=["renditions"],
+        now=now,
+        created=is_new,
+    )
+    await session.commit()
+    return is_new
 
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:

@@ -21,6 +21,8 @@ class Video(UUIDPrimaryKey, Timestamps, Base):
         # Keyset pagination walks these two orders; each needs its tie-breaker in the index.
         Index("ix_videos_published_at_id", "published_at", "id"),
         Index("ix_videos_updated_at_id", "updated_at", "id"),
+        # The change feed walks positions; unique, so two changes can never share one.
+        Index("ix_videos_feed_position", "feed_position", unique=True),
     )
 
     title: Mapped[str] = mapped_column(String(300))
@@ -35,6 +37,15 @@ class Video(UUIDPrimaryKey, Timestamps, Base):
     transcript: Mapped[str | None] = mapped_column(Text)
     thumbnail_key: Mapped[str | None] = mapped_column(String(500))
     related_article_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # `published` or `withdrawn`; a withdrawn video stays as a tombstone in the change feed.
+    # The key of a video brought in by `natomedia media import`, which makes re-imports no-ops.
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="published", server_default="published")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    feed_position: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(20))
+    withdrawal_note: Mapped[str | None] = mapped_column(Text)
 
     tags: Mapped[list[VideoTag]] = relationship(
         back_populates="video",
@@ -93,8 +104,9 @@ class DownloadGrant(UUIDPrimaryKey, Base):
 
     __tablename__ = "download_grants"
 
-    rendition_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("renditions.id", ondelete="CASCADE"), index=True
+    # Kept when an editor deletes the rendition: who holds a copy still matters after a withdrawal.
+    rendition_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("renditions.id", ondelete="SET NULL"), index=True
     )
     video_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
     subject: Mapped[str] = mapped_column(String(200), index=True)
@@ -103,3 +115,34 @@ class DownloadGrant(UUIDPrimaryKey, Base):
     client_address: Mapped[str | None] = mapped_column(String(64))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedCounter(Base):
+    """One row: the last change-feed position handed out.
+
+    Taking the next position is `UPDATE … RETURNING`; its row lock, held to the commit, makes
+    positions become visible in the order they were taken on PostgreSQL (SQLite serialises
+    writers anyway).
+    """
+
+    __tablename__ = "feed_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger)
+
+
+class VideoChange(UUIDPrimaryKey, Base):
+    """Audit list: each change to a video, its new version and feed position, and who made it."""
+
+    __tablename__ = "video_changes"
+
+    video_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    feed_position: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(30))
+    # The editor's token subject; None for the operator's CLI.
+    editor: Mapped[str | None] = mapped_column(String(200))
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

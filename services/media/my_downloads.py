@@ -28,6 +28,7 @@ from services.common.pagination import (
     encode_cursor,
 )
 from services.common.problems import problem_responses
+from services.common.query_params import strict_query
 from services.common.security import principal
 from services.media.models import DownloadGrant, Rendition, Video
 
@@ -125,6 +126,7 @@ async def my_downloads(
 
 @router.get(
     "/me/downloads",
+    dependencies=[Depends(strict_query(("limit", "cursor")))],
     response_model=DownloadGrantPage,
     summary="List your download grants",
     operation_id="listMyDownloads",

@@ -5,15 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from services.common.database import SessionDep
 from services.common.http_cache import conditional_response
 from services.common.instants import AwareInstant
 from services.common.pagination import Cursor, Limit
-from services.common.problems import problem_responses
+from services.common.problems import (
+    RATE_LIMIT_HEADERS,
+    FieldError,
+    ProblemError,
+    problem_responses,
+)
 from services.common.public_cache import allow_public_cache
+from services.common.query_params import strict_query
 from services.common.revocation import Revocations
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
@@ -57,9 +63,34 @@ FILE_HEADERS = {
 }
 
 
+def _tags(values: list[str] | None) -> tuple[str, ...]:
+    for value in values or ():
+        if "\x00" in value or len(value) > 100:
+            raise ProblemError(
+                "A tag must be at most 100 characters, without NUL.",
+                status=422,
+                code="validation_error",
+                errors=[FieldError(field="tag", code="invalid", message="Invalid tag")],
+            )
+    return tuple(values or ())
+
+
+LIST_PARAMETERS = (
+    "limit",
+    "cursor",
+    "q",
+    "tag",
+    "language",
+    "published_after",
+    "published_before",
+    "updated_since",
+)
+
+
 @router.get(
     "/videos",
     operation_id="listVideos",
+    dependencies=[Depends(strict_query(LIST_PARAMETERS, repeatable=("tag",)))],
     response_model=VideoPage,
     summary="List videos",
     tags=["catalogue"],
@@ -76,13 +107,29 @@ async def list_videos(
         Query(
             min_length=1,
             max_length=200,
-            description="Text in the title, description or tags (case-insensitive)",
+            description=(
+                "Full text over title, tags, description, shot list and transcript: every word "
+                "must match (stemmed, case- and accent-insensitive), best match first"
+            ),
             examples=["oslo"],
         ),
     ] = None,
     tag: Annotated[
+        list[str] | None,
+        Query(
+            description="Exact tag; repeat it for videos carrying every one given",
+            examples=["foreign ministers"],
+        ),
+    ] = None,
+    language: Annotated[
         NulFreeText | None,
-        Query(max_length=100, description="Exact tag", examples=["foreign ministers"]),
+        Query(
+            min_length=2,
+            max_length=35,
+            pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$",
+            description="BCP 47 language tag, matched exactly (case-insensitive)",
+            examples=["fr"],
+        ),
     ] = None,
     published_after: Annotated[
         AwareInstant | None, Query(description="Published at or after this instant")
@@ -108,14 +155,15 @@ async def list_videos(
     added. Carries an `ETag`; send it back in `If-None-Match` to get 304 when nothing changed."""
     filters = service.VideoFilters(
         q=q,
-        tag=tag,
+        tag=_tags(tag),
+        language=language,
         published_after=published_after,
         published_before=published_before,
         updated_since=updated_since,
     )
     videos, next_cursor = await service.list_videos(session, filters, limit=limit, cursor=cursor)
     page = VideoPage(
-        items=[service.video_summary(video, settings) for video in videos],
+        items=[service.feed_item(video, settings) for video in videos],
         next_cursor=next_cursor,
     )
     allow_public_cache(request)
@@ -132,7 +180,9 @@ async def list_videos(
     tags=["catalogue"],
     responses={
         **NOT_MODIFIED,
-        **problem_responses((404, "not_found"), (422, "validation_error")),
+        **problem_responses(
+            (404, "not_found"), (410, "video_withdrawn"), (422, "validation_error")
+        ),
     },
 )
 async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) -> Response:
@@ -161,6 +211,7 @@ async def get_thumbnail(
 ) -> Response:
     """The JPEG still named by the video's `thumbnail_url`."""
     video = await service.get_video(session, video_id)
+    service.check_published(video)
     if video.thumbnail_key is None:
         raise VideoNotFound
     chunks = [chunk async for chunk in storage.read(video.thumbnail_key)]
@@ -179,16 +230,21 @@ async def get_thumbnail(
     response_model=DownloadUrl,
     summary="Get a signed download URL",
     tags=["downloads"],
-    responses=problem_responses(
-        (401, "invalid_token"),
-        (403, "email_not_verified"),
-        (403, "insufficient_scope"),
-        (404, "not_found"),
-        (422, "validation_error"),
-        (429, "rate_limited"),
-    ),
+    responses={
+        200: {"description": "The signed URL", "headers": RATE_LIMIT_HEADERS},
+        **problem_responses(
+            (401, "invalid_token"),
+            (403, "email_not_verified"),
+            (403, "insufficient_scope"),
+            (404, "not_found"),
+            (410, "video_withdrawn"),
+            (422, "validation_error"),
+            (429, "rate_limited"),
+        ),
+    },
 )
 async def create_download_url(
+    request: Request,
     video_id: VideoId,
     rendition_id: Annotated[uuid.UUID, Path(description="One of the video's renditions")],
     principal: Downloader,
@@ -211,10 +267,11 @@ async def create_download_url(
         now=clock.now(),
         client_address=address,
     )
+    rate_limit: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
     return Response(
         grant.model_dump_json(),
         media_type="application/json",
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **rate_limit},
     )
 
 
@@ -236,6 +293,7 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "link_revoked"),
         (404, "not_found"),
         (410, "link_expired"),
+        (410, "video_withdrawn"),
         (416, "range_not_satisfiable"),
         (503, "file_unavailable"),
     ),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.common.pagination import Page
+
+VideoStatus = Literal["published", "withdrawn"]
+ReasonCode = Literal["rights", "error", "security", "other"]
 
 EXAMPLE_VIDEO_ID = "4f6c2a1e-8d4b-4c1e-9a57-0b6f3c2d9e10"
 EXAMPLE_RENDITION_ID = "9b2d7c3a-51e4-4f0a-8c6b-2e7d1f4a6b38"
@@ -73,6 +77,36 @@ class VideoSummary(BaseModel):
     location: str | None
     thumbnail_url: str | None = Field(description="Absolute URL of a JPEG still, when one exists")
     related_article_slugs: list[str] = Field(description="Slugs of related news articles")
+    status: Literal["published"] = Field(
+        "published", description="A withdrawn video is never listed; the feed has its tombstone"
+    )
+    version: int = Field(1, description="Raised by every change to the video")
+
+
+class VideoTombstone(BaseModel):
+    """A withdrawn video in the change feed: remove your copy."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_VIDEO_ID,
+                    "status": "withdrawn",
+                    "version": 4,
+                    "withdrawn_at": "2026-12-01T09:30:00Z",
+                    "reason_code": "rights",
+                    "updated_at": "2026-12-01T09:30:00Z",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    status: Literal["withdrawn"]
+    version: int
+    withdrawn_at: datetime | None
+    reason_code: ReasonCode | None
+    updated_at: datetime
 
 
 class VideoDetail(VideoSummary):
@@ -107,7 +141,10 @@ class VideoDetail(VideoSummary):
     renditions: list[RenditionOut]
 
 
-class VideoPage(Page[VideoSummary]):
+FeedItem = Annotated[VideoSummary | VideoTombstone, Field(discriminator="status")]
+
+
+class VideoPage(Page[FeedItem]):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -140,3 +177,54 @@ class DownloadUrl(BaseModel):
     expires_at: AwareDatetime
     size_bytes: int
     sha256: str
+
+
+class EditorVideo(VideoDetail):
+    """A video as editors see it: withdrawn or not, with the private note."""
+
+    status: VideoStatus = "published"  # type: ignore[assignment]
+    withdrawn_at: datetime | None = None
+    reason_code: ReasonCode | None = None
+    withdrawal_note: str | None = Field(None, description="Private to editors")
+
+
+class VideoPatch(BaseModel):
+    """Only the fields sent change; `null` clears an optional field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, min_length=1, max_length=300)
+    description: str | None = Field(None, max_length=20_000)
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=50
+    )
+    language: str | None = Field(None, min_length=1, max_length=35)
+    credits: str | None = Field(None, max_length=300)
+    copyright: str | None = Field(None, max_length=300)
+    location: str | None = Field(None, max_length=300)
+    shot_list: str | None = Field(None, max_length=100_000)
+    transcript: str | None = Field(None, max_length=1_000_000)
+
+
+class WithdrawRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason_code: ReasonCode = Field(description="Public: partners see it in the tombstone")
+    note: str | None = Field(None, max_length=2000, description="Private to editors")
+
+
+class VideoDownload(BaseModel):
+    """One download URL handed out for the video."""
+
+    rendition_id: uuid.UUID | None = Field(description="null once the rendition was deleted")
+    subject: str = Field(description="The account id or `client:<id>` the URL was issued to")
+    client_id: str | None = Field(description="The API client, for partner tokens")
+    client_name: str | None = Field(
+        description="The client's name when media knows it; otherwise read `client_id`"
+    )
+    granted_at: datetime
+    expires_at: datetime
+
+
+class VideoDownloadPage(Page[VideoDownload]):
+    pass

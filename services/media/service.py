@@ -7,27 +7,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from services.common.jwt import Principal
-from services.common.pagination import InvalidCursor, decode_position, encode_cursor
+from services.common.pagination import InvalidCursor, decode_cursor, decode_position, encode_cursor
 from services.common.revocation import token_epoch
 from services.common.scopes import MEDIA_DOWNLOAD
 from services.media.config import MediaSettings
-from services.media.exceptions import RenditionNotFound, VideoNotFound
+from services.media.exceptions import RenditionNotFound, VideoNotFound, VideoWithdrawn
 from services.media.models import DownloadGrant, Rendition, Video, VideoTag
-from services.media.schemas import DownloadUrl, RenditionOut, VideoDetail, VideoSummary
+from services.media.schemas import (
+    DownloadUrl,
+    RenditionOut,
+    VideoDetail,
+    VideoSummary,
+    VideoTombstone,
+)
+from services.media.search import search_for, video_terms
 from services.media.signing import DownloadSigner
 
 Order = Literal["published", "updated"]
+PUBLISHED = "published"
+WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True)
 class VideoFilters:
     q: str | None = None
-    tag: str | None = None
+    tag: str | tuple[str, ...] | None = None
+    language: str | None = None
     published_after: datetime | None = None
     published_before: datetime | None = None
     updated_since: datetime | None = None
@@ -47,28 +57,21 @@ def normalize_tag(tag: str) -> str:
 
 
 def _filtered(statement: Select[Video], filters: VideoFilters) -> Select[Video]:
-    if filters.q:
-        pattern = f"%{escape_like(filters.q.strip())}%"
+    wanted = (filters.tag,) if isinstance(filters.tag, str) else filters.tag or ()
+    for tag in dict.fromkeys(normalize_tag(tag) for tag in wanted):
+        # Every tag must match: one indexed EXISTS per tag.
         statement = statement.where(
-            or_(
-                Video.title.ilike(pattern, escape="\\"),
-                Video.description.ilike(pattern, escape="\\"),
-                exists().where(
-                    VideoTag.video_id == Video.id, VideoTag.tag.ilike(pattern, escape="\\")
-                ),
-            )
+            exists().where(VideoTag.video_id == Video.id, VideoTag.tag == tag)
         )
-    if filters.tag:
-        tagged = exists().where(
-            VideoTag.video_id == Video.id, VideoTag.tag == normalize_tag(filters.tag)
-        )
-        statement = statement.where(tagged)
+    if filters.language is not None:
+        statement = statement.where(func.lower(Video.language) == filters.language.lower())
     if filters.published_after is not None:
         statement = statement.where(Video.published_at >= filters.published_after)
     if filters.published_before is not None:
         statement = statement.where(Video.published_at < filters.published_before)
-    if filters.updated_since is not None:
-        statement = statement.where(Video.updated_at >= filters.updated_since)
+    if filters.order == "published":
+        # The public catalogue never lists a withdrawn video; the feed shows it as a tombstone.
+        statement = statement.where(Video.status == PUBLISHED)
     return statement
 
 
@@ -84,35 +87,101 @@ async def list_videos(
 ) -> tuple[list[Video], str | None]:
     """One page and the cursor for the next.
 
-    Keyset pagination on (time, id): rows inserted while a client pages never shift the rest.
-    In sync order (`updated_since`) the cursor is returned even on the last page, so a partner
-    keeps it and later asks for exactly what changed since, with nothing missed or repeated.
+    Newest first: keyset pagination on (published_at, id), so rows inserted while a client
+    pages never shift the rest. In sync order (`updated_since`) the page walks feed positions,
+    which become visible in commit order: the cursor (returned even on the last page) names the
+    last position seen, so a partner keeps it and later asks for exactly what changed since.
     """
-    order = filters.order
-    column = Video.published_at if order == "published" else Video.updated_at
+    if filters.order == "updated":
+        return await _feed_page(session, filters, limit=limit, cursor=cursor)
+    column = Video.published_at
     statement = _filtered(select(Video).options(selectinload(Video.tags)), filters)
+    rank: ColumnElement[Any] | None = None
+    if filters.q is not None:
+        matches = _matches(session, filters.q)
+        if matches is None:
+            return [], None
+        rank = matches.c.rank
+        statement = statement.join(matches, matches.c.video_id == Video.id).add_columns(rank)
     if cursor is not None:
-        instant, video_id = _cursor_position(cursor, order)
-        if order == "published":
+        after_rank, instant, video_id = _published_cursor(cursor, ranked=rank is not None)
+        before = or_(column < instant, and_(column == instant, Video.id < video_id))
+        if rank is not None:
+            before = or_(rank < after_rank, and_(rank == after_rank, before))
+        statement = statement.where(before)
+    order: list[ColumnElement[Any]] = [column.desc(), Video.id.desc()]
+    if rank is not None:
+        # Best match first; equal ranks newest first.
+        order.insert(0, rank.desc())
+    rows = (await session.execute(statement.order_by(*order).limit(limit + 1))).all()
+    videos = [row[0] for row in rows[:limit]]
+    next_cursor = None
+    if videos and len(rows) > limit:
+        last = rows[limit - 1]
+        position: list[Any] = [last[0].published_at.isoformat(), str(last[0].id)]
+        prefix: list[Any] = ["p"] if rank is None else ["r", float(last.rank)]
+        next_cursor = encode_cursor(*prefix, *position)
+    return videos, next_cursor
+
+
+def _matches(session: AsyncSession, q: str) -> Subquery | None:
+    """The search's (video_id, rank) rows; None when `q` has no searchable word."""
+    terms = video_terms(q)
+    if not terms:
+        return None
+    return search_for(session).matches(terms)
+
+
+def _published_cursor(cursor: str, *, ranked: bool) -> tuple[float, datetime, uuid.UUID]:
+    if not ranked:
+        instant, video_id = _cursor_position(cursor, "published")
+        return 0.0, instant, video_id
+    values = decode_cursor(cursor, 4)
+    if values[0] != "r" or not isinstance(values[1], int | float):
+        raise InvalidCursor
+    instant, video_id = _cursor_position(encode_cursor("p", values[2], values[3]), "published")
+    return float(values[1]), instant, video_id
+
+
+FEED_CURSOR = "f"
+
+
+async def _feed_page(
+    session: AsyncSession, filters: VideoFilters, *, limit: int, cursor: str | None
+) -> tuple[list[Video], str | None]:
+    statement = _filtered(select(Video).options(selectinload(Video.tags)), filters)
+    assert filters.updated_since is not None
+    statement = statement.where(Video.updated_at >= filters.updated_since)
+    if filters.q is not None:
+        matches = _matches(session, filters.q)
+        if matches is None:
+            return [], None
+        statement = statement.where(Video.id.in_(select(matches.c.video_id)))
+    if cursor is not None:
+        mode, value, _ = decode_cursor(cursor, 3)
+        if mode == FEED_CURSOR:
+            try:
+                position = int(value)
+            except (TypeError, ValueError) as exc:
+                raise InvalidCursor from exc
+            # Positions alone: everything after the last one seen, whatever its timestamp.
+            statement = statement.where(Video.feed_position > position)
+        elif mode == "u":
+            # A cursor issued before the feed had positions: the old (updated_at, id) key.
+            instant, video_id = _cursor_position(cursor, "updated")
             statement = statement.where(
-                or_(column < instant, and_(column == instant, Video.id < video_id))
+                or_(
+                    Video.updated_at > instant,
+                    and_(Video.updated_at == instant, Video.id > video_id),
+                )
             )
         else:
-            statement = statement.where(
-                or_(column > instant, and_(column == instant, Video.id > video_id))
-            )
-    if order == "published":
-        statement = statement.order_by(column.desc(), Video.id.desc())
-    else:
-        statement = statement.order_by(column.asc(), Video.id.asc())
-    rows = list((await session.scalars(statement.limit(limit + 1))).all())
-    videos = rows[:limit]
-    more = len(rows) > limit
+            raise InvalidCursor
+    statement = statement.order_by(Video.feed_position.asc())
+    videos = list((await session.scalars(statement.limit(limit))).all())
     next_cursor = None
-    if videos and (more or order == "updated"):
-        last = videos[-1]
-        instant = last.published_at if order == "published" else last.updated_at
-        next_cursor = encode_cursor(order[0], instant.isoformat(), str(last.id))
+    if videos:
+        next_cursor = encode_cursor(FEED_CURSOR, str(videos[-1].feed_position), "")
     return videos, next_cursor
 
 
@@ -174,6 +243,18 @@ class VideoColumns(Protocol):
     @property
     def related_article_slugs(self) -> list[str] | None: ...
 
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def withdrawn_at(self) -> datetime | None: ...
+
+    @property
+    def withdrawal_reason(self) -> str | None: ...
+
 
 def thumbnail_url(video: VideoColumns, settings: MediaSettings) -> str | None:
     if video.thumbnail_key is None:
@@ -181,9 +262,7 @@ def thumbnail_url(video: VideoColumns, settings: MediaSettings) -> str | None:
     return f"{settings.public_base_url}/v1/media/videos/{video.id}/thumbnail.jpg"
 
 
-def _summary_fields(
-    video: VideoColumns, tags: list[str], settings: MediaSettings
-) -> dict[str, Any]:
+def summary_fields(video: VideoColumns, tags: list[str], settings: MediaSettings) -> dict[str, Any]:
     return {
         "id": video.id,
         "title": video.title,
@@ -198,11 +277,36 @@ def _summary_fields(
         "location": video.location,
         "thumbnail_url": thumbnail_url(video, settings),
         "related_article_slugs": list(video.related_article_slugs or []),
+        "status": video.status,
+        "version": video.version,
     }
 
 
 def video_summary(video: Video, settings: MediaSettings) -> VideoSummary:
-    return VideoSummary(**_summary_fields(video, [tag.tag for tag in video.tags], settings))
+    return VideoSummary(**summary_fields(video, [tag.tag for tag in video.tags], settings))
+
+
+def tombstone(video: VideoColumns) -> VideoTombstone:
+    return VideoTombstone(
+        id=video.id,
+        status=WITHDRAWN,
+        version=video.version,
+        withdrawn_at=video.withdrawn_at,
+        reason_code=video.withdrawal_reason,
+        updated_at=video.updated_at,
+    )
+
+
+def feed_item(video: Video, settings: MediaSettings) -> VideoSummary | VideoTombstone:
+    """What the public sees of a video in a page: a tombstone once it is withdrawn."""
+    if video.status == WITHDRAWN:
+        return tombstone(video)
+    return video_summary(video, settings)
+
+
+def check_published(video: VideoColumns) -> None:
+    if video.status != PUBLISHED:
+        raise VideoWithdrawn(video.withdrawn_at, video.withdrawal_reason)
 
 
 def video_detail_from(
@@ -213,7 +317,7 @@ def video_detail_from(
 ) -> VideoDetail:
     # One validation from the row: not a summary dumped to a dict and validated again.
     return VideoDetail(
-        **_summary_fields(video, tags, settings),
+        **summary_fields(video, tags, settings),
         shot_list=video.shot_list,
         transcript=video.transcript,
         renditions=renditions,
@@ -249,13 +353,22 @@ async def issue_download_url(
     now: datetime,
     client_address: str | None,
 ) -> DownloadUrl:
-    rendition = await session.scalar(
-        select(Rendition).where(Rendition.id == rendition_id, Rendition.video_id == video_id)
-    )
-    if rendition is None:
-        if await session.get(Video, video_id) is None:
+    found = (
+        await session.execute(
+            select(Rendition, Video.status, Video.withdrawn_at, Video.withdrawal_reason)
+            .join(Video, Video.id == Rendition.video_id)
+            .where(Rendition.id == rendition_id, Rendition.video_id == video_id)
+        )
+    ).one_or_none()
+    if found is None:
+        video = await session.get(Video, video_id)
+        if video is None:
             raise VideoNotFound
+        check_published(video)
         raise RenditionNotFound
+    rendition, status, withdrawn_at, reason = found
+    if status != PUBLISHED:
+        raise VideoWithdrawn(withdrawn_at, reason)
     expires = int(now.timestamp()) + settings.download_url_ttl_seconds
     expires_at = datetime.fromtimestamp(expires, UTC)
     path = signer.sign_path(

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from services.common.database import SessionDep
@@ -16,6 +16,7 @@ from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
 from services.common.public_cache import allow_public_cache
+from services.common.query_params import strict_query
 from services.news import service
 from services.news.auth import Editor, ReaderIsEditor
 from services.news.config import NewsSettings
@@ -119,6 +120,11 @@ def _json(model: BaseModel) -> bytes:
 @router.get(
     "/articles",
     operation_id="listArticles",
+    dependencies=[
+        Depends(
+            strict_query(("limit", "cursor", "q", "tag", "published_after", "published_before"))
+        )
+    ],
     response_model=ArticlePage,
     summary="List articles",
     responses=BAD_TOKEN,

@@ -5,12 +5,12 @@ PostgreSQL matches a weighted `tsvector` (generated column, GIN index) against
 `article_search` (porter stemmer) and ranks with `bm25`, with the same column weights. Both see
 the same words: user text is cut into words here, English stop words dropped (PostgreSQL drops
 them itself, FTS5 would not), and each word is quoted, so no FTS or SQL syntax ever reaches
-either engine. Every word must match (AND), on both.
+either engine. Every word must match (AND), on both. The word handling is shared with media
+(`services.common.search`); the index and its tables are the news service's own.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any, Protocol
 
@@ -29,46 +29,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.search import MAX_TERMS, STOP_WORDS, quoted, search_terms
 from services.news.models import Article
-
-MAX_TERMS = 16
-MAX_TERM_LENGTH = 64
-
-# PostgreSQL's `english` stop words (tsearch_data/english.stop).
-STOP_WORDS = frozenset(
-    """
-    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself
-    she her hers herself it its itself they them their theirs themselves what which who whom
-    this that these those am is are was were be been being have has had having do does did
-    doing a an the and but if or because as until while of at by for with about against between
-    into through during before after above below to from up down in out on off over under again
-    further then once here there when where why how all any both each few more most other some
-    such no nor not only own same so than too very s t can will just don should now
-    """.split()
-)
-
-# Letters and digits only: hyphens, quotes, operators and punctuation all separate words.
-_WORD = re.compile(r"[^\W_]+")
 
 # Title, summary, body: the same relative weights on both engines.
 TITLE_WEIGHT, SUMMARY_WEIGHT, BODY_WEIGHT = 10.0, 4.0, 1.0
-
-
-def search_terms(text: str) -> list[str]:
-    """The searchable words of `text`, lowercased, without stop words or repeats."""
-    terms: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if word in STOP_WORDS or len(word) > MAX_TERM_LENGTH or word in terms:
-            continue
-        terms.append(word)
-        if len(terms) == MAX_TERMS:
-            break
-    return terms
-
-
-def quoted(terms: list[str]) -> str:
-    # Words hold only letters and digits, but quoting makes that a property of the query too.
-    return " ".join(f'"{term}"' for term in terms)
 
 
 class SearchIndex(Protocol):
@@ -154,3 +119,15 @@ def search_index(dialect: str) -> SearchIndex:
     if dialect == "sqlite":
         return SqliteSearch()
     raise NotImplementedError(f"news search is not implemented for {dialect}")
+
+
+__all__ = [
+    "MAX_TERMS",
+    "STOP_WORDS",
+    "PostgresSearch",
+    "SearchIndex",
+    "SqliteSearch",
+    "quoted",
+    "search_index",
+    "search_terms",
+]

@@ -8,6 +8,7 @@ paired timings are in `bench/enumeration.py`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class Recorder:
         self.app = app
         self.current: Work | None = None
         self.address = ""
+        # Only the measured request's own statements: the app's background loops (mail
+        # sender, retention purges) run in other tasks.
+        self.task: asyncio.Task[Any] | None = None
         engine = app.state.database.engine.sync_engine
         event.listen(engine, "before_cursor_execute", self._statement)
         service = app.state.auth_service
@@ -62,12 +66,13 @@ class Recorder:
         service.limiter._call = recorded_call
 
     def _statement(self, *args: Any) -> None:
-        if self.current is not None:
+        if self.current is not None and asyncio.current_task() is self.task:
             # The statement's text: the same statement is the same work, whatever its values.
             self.current.statements.append(re.sub(r"\s+", " ", args[2]).strip())
 
     async def measure(self, address: str, request: Awaitable[httpx.Response]) -> Work:
         self.current, self.address = Work(), address
+        self.task = asyncio.current_task()
         try:
             response = await request
         finally:

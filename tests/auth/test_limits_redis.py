@@ -27,3 +27,7 @@ async def test_login_failures_are_shared_through_redis(start_app: Any, redis_url
         assert refused.status_code == 429
         assert refused.json()["code"] == "rate_limited"
         assert int(refused.headers["retry-after"]) >= 1
+        # The IETF headers name the refusing policy (never the caller) and where it stands.
+        assert refused.headers["ratelimit-policy"].endswith(";q=3;w=60")
+        assert refused.headers["ratelimit"].split(";")[1] == "r=0"
+        assert "shared@example.com" not in refused.headers["ratelimit"]

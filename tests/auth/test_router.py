@@ -26,6 +26,7 @@ from tests.auth.flows import (
     register,
     verified_account,
 )
+from tests.strict_lists import assert_strict_list
 
 PROBLEM = "application/problem+json"
 
@@ -950,3 +951,10 @@ async def test_login_rehashes_a_password_stored_with_old_parameters(
         await database.dispose()
     assert stored is not None
     assert "m=2048,t=2" in stored
+
+
+async def test_the_client_list_refuses_unknown_and_repeated_parameters(
+    client: httpx.AsyncClient, mail_sink: MailSink
+) -> None:
+    pair = await verified_account(client, mail_sink, "lists@example.org")
+    await assert_strict_list(client, "/v1/auth/clients", bearer(pair["access_token"]))

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from services.common.clock import FrozenClock
 from services.common.database import Database
@@ -21,8 +22,10 @@ from services.common.ratelimit import RateLimiter
 from services.media.app import create_app
 from services.media.commands import DEMO_DIR, migrate_database
 from services.media.config import MediaSettings
+from services.media.feed import take_position
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Base, Rendition, Video, VideoTag
+from services.media.search import search_for
 from services.media.storage import LocalStorage
 from tests.conftest import DatabaseFarm, TokenFactory, unavailable
 
@@ -153,7 +156,10 @@ class Catalogue:
             tags=[VideoTag(tag=tag) for tag in tags],
         )
         async with self.database.sessionmaker() as session:
+            video.feed_position = await take_position(session)
             session.add(video)
+            await session.flush()
+            await search_for(session).index(session, video, list(tags))
             await session.commit()
         self._changed()
         return video.id
@@ -162,8 +168,17 @@ class Catalogue:
         async with self.database.sessionmaker() as session:
             video = await session.get(Video, video_id)
             assert video is not None
+            # A change takes the next feed position, as every writer of the service does.
+            position = await take_position(session)
             for name, value in {**changes, "updated_at": when}.items():
                 setattr(video, name, value)
+            video.version += 1
+            video.feed_position = position
+            await session.flush()
+            tags = (
+                await session.scalars(select(VideoTag.tag).where(VideoTag.video_id == video_id))
+            ).all()
+            await search_for(session).index(session, video, list(tags))
             await session.commit()
         self._changed()
 

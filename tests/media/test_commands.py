@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.orm import selectinload
 
 from services.common.database import Database
+from services.common.migrations import alembic_config
 from services.gateway.cli import build_parser
 from services.media import commands
 from services.media.config import MediaSettings
@@ -80,7 +82,7 @@ async def test_ingest_creates_a_probed_video(
     assert rendition.sha256 == hashlib.sha256(source).hexdigest()
     stored = LocalStorage(settings.resolved_storage_dir).path(rendition.storage_key)
     assert stored.read_bytes() == source
-    assert rendition.filename == "ministers-in-oslo-270p25-h-264.mp4"
+    assert rendition.filename == f"ministers-in-oslo-270p25-h-264-{rendition.id.hex[:8]}.mp4"
 
 
 @pytest.mark.usefixtures("ffprobe")
@@ -191,7 +193,12 @@ async def test_migration_matches_the_models(database_url: str) -> None:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "version_table": "alembic_version_media"}
         )
-        return list(compare_metadata(context, Base.metadata))
+        # The search index is the migration's alone: a tsvector column or an FTS5 table.
+        return [
+            difference
+            for difference in compare_metadata(context, Base.metadata)
+            if "search" not in str(difference)
+        ]
 
     try:
         async with database.engine.connect() as connection:
@@ -214,3 +221,100 @@ def test_development_makes_and_keeps_a_signing_secret(tmp_path: Path) -> None:
         MediaSettings(NATOMEDIA_DATA_DIR=tmp_path).resolved_signing_secret.get_secret_value()
         == first
     )
+
+
+async def test_ingest_takes_every_metadata_field_and_shows_progress(
+    settings_factory: Callable[..., MediaSettings],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = settings_factory(ffprobe_path="not-installed-ffprobe", ffmpeg_path="not-ffmpeg")
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"x" * 3_000_000)
+    (tmp_path / "shots.txt").write_text("1. Wide shot\n2. Close-up\n")
+    (tmp_path / "words.txt").write_text("Bonjour à tous.\n")
+    args = ingest_args(
+        str(source), "--title", "Sommet", "--language", "fr", "--credits", "NATO",
+        "--copyright", "NATO 2026", "--location", "Vilnius, Lithuania",
+        "--shot-list-file", str(tmp_path / "shots.txt"),
+        "--transcript-file", str(tmp_path / "words.txt"),
+    )  # fmt: skip
+    assert await commands.cli_ingest(settings, args) == 0
+    [video] = await load_videos(settings)
+    assert (video.language, video.credits, video.copyright, video.location) == (
+        "fr", "NATO", "NATO 2026", "Vilnius, Lithuania"
+    )  # fmt: skip
+    assert video.shot_list == "1. Wide shot\n2. Close-up\n"
+    assert video.transcript == "Bonjour à tous.\n"
+    # Not a terminal: plain progress lines on stderr, ending at 100%.
+    progress = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("copying clip.mp4: ") for line in progress)
+    assert progress[-1] == "copying clip.mp4: 100% (3000000/3000000 bytes)"
+    assert len(progress) <= 11
+
+
+async def test_ingest_with_an_unreadable_transcript_file_fails_in_one_line(
+    settings: MediaSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ingest_args(str(DEMO_FILE), "--title", "X", "--transcript-file", "/nonexistent.txt")
+    assert await commands.cli_ingest(settings, args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ingest failed: --transcript-file")
+    assert len(err.splitlines()) == 1
+    assert await load_videos(settings) == []
+
+
+async def test_withdraw_and_restore_commands(
+    settings_factory: Callable[..., MediaSettings],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = settings_factory(ffprobe_path="not-installed-ffprobe", ffmpeg_path="not-ffmpeg")
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"x" * 100)
+    assert await commands.cli_ingest(settings, ingest_args(str(source), "--title", "T")) == 0
+    video_id = printed_ids(capsys.readouterr().out)["video"]
+
+    parse = build_parser().parse_args
+    args = parse(["media", "withdraw", str(video_id), "--reason-code", "rights", "--note", "n"])
+    assert await commands.cli_withdraw(settings, args) == 0
+    assert capsys.readouterr().out == f"video {video_id} withdrawn, version 2\n"
+    [video] = await load_videos(settings)
+    assert (video.status, video.withdrawal_reason, video.withdrawal_note) == (
+        "withdrawn",
+        "rights",
+        "n",
+    )
+
+    assert await commands.cli_restore(settings, parse(["media", "restore", str(video_id)])) == 0
+    assert capsys.readouterr().out == f"video {video_id} published, version 3\n"
+
+    unknown = parse(["media", "withdraw", str(uuid.UUID(int=5)), "--reason", "error"])
+    assert await commands.cli_withdraw(settings, unknown) == 1
+    assert capsys.readouterr().err == f"withdraw failed: no video with id {uuid.UUID(int=5)}\n"
+    with pytest.raises(SystemExit):
+        parse(["media", "withdraw", str(video_id), "--reason-code", "legal"])
+
+
+async def test_the_living_archive_migration_downgrades_and_upgrades_again(tmp_path: Path) -> None:
+    settings = MediaSettings(NATOMEDIA_DATA_DIR=tmp_path, NATOMEDIA_ENV="test")
+    await commands.migrate(settings)
+    database = Database(settings.resolved_database_url)
+    config = alembic_config(commands.MIGRATIONS_DIR, database.url)
+
+    def downgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(downgrade)
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+            columns = await connection.run_sync(
+                lambda sync: [c["name"] for c in inspect(sync).get_columns("videos")]
+            )
+    finally:
+        await database.dispose()
+    assert "feed_counter" not in tables
+    assert "status" not in columns
+    await commands.migrate(settings)

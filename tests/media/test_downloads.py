@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -97,7 +98,9 @@ async def test_verified_account_gets_signed_url_and_grant_is_recorded(
     body = response.json()
     url = urlsplit(body["url"])
     assert f"{url.scheme}://{url.netloc}" == PUBLIC_BASE_URL
-    assert url.path == (f"/v1/media/downloads/{clip.rendition_id}/oslo-press-point.mp4")
+    assert url.path == (
+        f"/v1/media/downloads/{clip.rendition_id}/oslo-press-point-{clip.rendition_id.hex[:8]}.mp4"
+    )
     query = dict(parse_qsl(url.query))
     # Signed with what would revoke it: the session it was issued under, and when.
     assert set(query) == {"sub", "sep", "iat", "exp", "sig"}
@@ -206,11 +209,19 @@ async def test_download_url_issuing_is_rate_limited_per_subject(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
     ):
         first, second = tokens.account(), tokens.account()
-        assert (await request_url(client, clip, first)).status_code == 200
-        assert (await request_url(client, clip, first)).status_code == 200
+        policy = '"media-download-url";q=2;w=60'
+        one = await request_url(client, clip, first)
+        assert one.status_code == 200
+        assert one.headers["ratelimit-policy"] == policy
+        assert re.fullmatch(r'"media-download-url";r=1;t=\d+', one.headers["ratelimit"])
+        two = await request_url(client, clip, first)
+        assert two.status_code == 200
+        assert re.fullmatch(r'"media-download-url";r=0;t=\d+', two.headers["ratelimit"])
         limited = await request_url(client, clip, first)
         assert_problem(limited, 429, "rate_limited")
         assert int(limited.headers["retry-after"]) >= 1
+        assert limited.headers["ratelimit-policy"] == policy
+        assert re.fullmatch(r'"media-download-url";r=0;t=[1-9]\d*', limited.headers["ratelimit"])
         assert (await request_url(client, clip, second)).status_code == 200
 
 
@@ -228,8 +239,10 @@ async def test_get_serves_the_file_with_its_headers(
     assert response.headers["content-type"] == "video/mp4"
     assert response.headers["etag"] == f'"{digest.hexdigest()}"'
     assert response.headers["accept-ranges"] == "bytes"
+    prefix = clip.rendition_id.hex[:8]
     assert response.headers["content-disposition"] == (
-        'attachment; filename="oslo-press-point.mp4"'
+        f'attachment; filename="oslo-press-point-{prefix}.mp4"; '
+        f"filename*=UTF-8''Oslo%20press%20point-{prefix}.mp4"
     )
     assert response.headers["repr-digest"] == (
         f"sha-256=:{base64.b64encode(digest.digest()).decode()}:"
@@ -338,7 +351,8 @@ async def test_filename_in_the_path_is_cosmetic(
     renamed = url.path.rsplit("/", 1)[0] + "/whatever.bin?" + url.query
     response = await client.get(renamed)
     assert response.status_code == 200
-    assert 'filename="oslo-press-point.mp4"' in response.headers["content-disposition"]
+    name = f"oslo-press-point-{clip.rendition_id.hex[:8]}.mp4"
+    assert f'filename="{name}"' in response.headers["content-disposition"]
 
 
 @pytest.mark.parametrize(
@@ -403,12 +417,13 @@ async def test_checking_a_url_needs_no_database(
     assert (await client.get(with_query(url, sig="C" * 43))).status_code == 403
     assert queries == []
     assert (await client.get(url_path(url))).status_code == 200
-    assert len(queries) == 1  # the rendition's file facts, by primary key
+    assert len(queries) == 1  # the rendition's file facts and video status, by primary key
     assert (await client.get(url_path(url), headers={"Range": "bytes=0-0"})).status_code == 206
-    assert len(queries) == 1  # then remembered
+    # Never remembered: a withdrawal must stop a link at once, in every process.
+    assert len(queries) == 2
     clock.advance(timedelta(hours=2))
     assert (await client.get(url_path(url))).status_code == 410
-    assert len(queries) == 1
+    assert len(queries) == 2
 
 
 async def test_rendition_removed_after_signing_is_404(

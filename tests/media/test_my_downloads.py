@@ -13,9 +13,11 @@ from services.common.clock import FrozenClock
 from services.media.ingest import Ingested
 from services.media.models import DownloadGrant
 from services.media.my_downloads import purge_grant_addresses
+from tests.auth.flows import bearer
 from tests.conftest import TokenFactory
 from tests.media.conftest import Catalogue
 from tests.media.test_downloads import assert_problem, request_url
+from tests.strict_lists import assert_strict_list
 
 
 async def test_lists_only_the_callers_grants_newest_first_in_pages(
@@ -89,3 +91,9 @@ async def test_grant_addresses_are_cleared_after_30_days(
     assert (await addresses())[0] is not None
     await purge_grant_addresses(app.state.database, clock.now() + timedelta(days=31))
     assert await addresses() == [None]
+
+
+async def test_the_download_history_refuses_unknown_and_repeated_parameters(
+    client: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    await assert_strict_list(client, "/v1/media/me/downloads", bearer(tokens.account()))

@@ -142,18 +142,20 @@ async def test_q_searches_title_description_and_tags(
     )
     by_tag = await catalogue.add_video("Press point", tags=["oslo 2007"], published_at=at(3))
     await catalogue.add_video("Brussels", description="elsewhere", published_at=at(4))
-    assert await all_ids(client, q="Oslo") == [str(by_tag), str(by_description), str(by_title)]
+    found = await all_ids(client, q="Oslo")
+    assert sorted(found) == sorted([str(by_tag), str(by_description), str(by_title)])
+    # A match in the title weighs more than one in the description.
+    assert found.index(str(by_title)) < found.index(str(by_description))
 
 
-async def test_q_treats_wildcards_literally(
+async def test_q_syntax_is_never_passed_to_the_engine(
     client: httpx.AsyncClient, catalogue: Catalogue
 ) -> None:
     percent = await catalogue.add_video("100% coverage", published_at=at(1))
-    underscore = await catalogue.add_video("file_name", published_at=at(2))
-    await catalogue.add_video("plain title", published_at=at(3))
-    await catalogue.add_video("filename", published_at=at(4))
-    assert await all_ids(client, q="%") == [str(percent)]
-    assert await all_ids(client, q="e_n") == [str(underscore)]
+    await catalogue.add_video("plain title", published_at=at(2))
+    assert await all_ids(client, q="%") == []
+    assert await all_ids(client, q="100%") == [str(percent)]
+    assert await all_ids(client, q='"coverage" OR (') == [str(percent)]
     assert await all_ids(client, q="\\") == []
 
 

@@ -18,6 +18,7 @@ from services.news.config import NewsSettings
 from services.news.demo_content import DEMO_ARTICLES, OSLO_SLUG
 from tests.conftest import TokenFactory
 from tests.news.conftest import BASE_URL, Editor
+from tests.strict_lists import assert_strict_list
 
 ARTICLES = "/v1/news/articles"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -752,3 +753,9 @@ async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
     assert "/v1/news/feed.json" in paths
     assert "/v1/news/feed.atom" in paths
     assert "403" in paths["/v1/news/articles"]["post"]["responses"]
+
+
+async def test_the_article_list_refuses_unknown_and_repeated_parameters(
+    client: httpx.AsyncClient,
+) -> None:
+    await assert_strict_list(client, "/v1/news/articles")

@@ -177,6 +177,8 @@ async function main(): Promise<void> {
   });
   const first = videos.items[0];
   if (first === undefined) throw new Error("the catalogue is empty");
+  // Items are a union: the change feed (`updated_since`) also carries withdrawn tombstones.
+  if (first.status !== "published") throw new Error(`video ${first.id} is withdrawn`);
   report("videos", { count: videos.items.length, first: first.title });
 
   const video = await api.call("getVideo", ["get", "/v1/media/videos/{video_id}"], 200, {

@@ -1,0 +1,56 @@
+"""The engine-neutral half of full-text search, shared by every service that searches.
+
+User text is cut into words here, English stop words dropped (PostgreSQL drops them itself,
+FTS5 would not), and each word is quoted, so no FTS or SQL syntax ever reaches either engine
+and both see the same words. Every word must match (AND). Each service keeps its own index:
+a `tsvector` with a GIN index on PostgreSQL, an FTS5 table on SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_TERMS = 16
+MAX_TERM_LENGTH = 64
+
+# PostgreSQL's `english` stop words (tsearch_data/english.stop).
+STOP_WORDS = frozenset(
+    """
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself
+    she her hers herself it its itself they them their theirs themselves what which who whom
+    this that these those am is are was were be been being have has had having do does did
+    doing a an the and but if or because as until while of at by for with about against between
+    into through during before after above below to from up down in out on off over under again
+    further then once here there when where why how all any both each few more most other some
+    such no nor not only own same so than too very s t can will just don should now
+    """.split()
+)
+
+# Letters and digits only: hyphens, quotes, operators and punctuation all separate words.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_terms(text: str) -> list[str]:
+    """The searchable words of `text`, lowercased, without stop words or repeats."""
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word in STOP_WORDS or len(word) > MAX_TERM_LENGTH or word in terms:
+            continue
+        terms.append(word)
+        if len(terms) == MAX_TERMS:
+            break
+    return terms
+
+
+def quoted(terms: list[str]) -> str:
+    # Words hold only letters and digits, but quoting makes that a property of the query too.
+    return " ".join(f'"{term}"' for term in terms)
+
+
+def fold_accents(text: str) -> str:
+    """`Conférence à Bruxelles` -> `Conference a Bruxelles`: what FTS5's `remove_diacritics`
+    does, done before the text reaches either engine, so both match accents alike without the
+    `unaccent` extension (which needs a superuser to install and is not immutable)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))

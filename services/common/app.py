@@ -21,6 +21,7 @@ from services.common.problems import (
     install_problem_handlers,
 )
 from services.common.public_cache import PublicCache, PublicCacheMiddleware
+from services.common.public_reads import RefusedTokenMiddleware
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
 from services.common.revocation import RevocationWatch
@@ -107,6 +108,7 @@ def create_service_app(
 
     # Added innermost first: the request id wraps everything, so even a 413 carries one.
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(RefusedTokenMiddleware)
     if public_cache is not None:
         # Inside CORS, so a replayed response gets the CORS headers of the request replayed to.
         app.add_middleware(PublicCacheMiddleware, cache=public_cache)

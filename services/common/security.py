@@ -28,8 +28,8 @@ BEARER_SCHEME: Final[dict[str, Any]] = {"type": "http", "scheme": "bearer", "bea
 # FastAPI merges `openapi_extra` into a route's operation without changing it, and the
 # document it returns is a fresh copy, so one dict serves every route.
 TOKEN_REQUIRED: Final[dict[str, Any]] = {"security": [{BEARER_AUTH: []}]}
-# `{}`: anonymous callers are served too; a token only adds to the answer. A bad token is
-# still a 401.
+# `{}`: anonymous callers are served too; a token only adds to the answer. A token that fails
+# is ignored, with `WWW-Authenticate` saying why (`public_reads`).
 TOKEN_OPTIONAL: Final[dict[str, Any]] = {"security": [{}, {BEARER_AUTH: []}]}
 
 

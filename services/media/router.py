@@ -14,6 +14,7 @@ from services.common.instants import AwareInstant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
+from services.common.public_reads import public_reader
 from services.common.revocation import Revocations
 from services.common.security import TOKEN_REQUIRED
 from services.common.text import NulFreeText
@@ -106,6 +107,7 @@ async def list_videos(
 ) -> Response:
     """Newest first (by `published_at`), with keyset cursors that stay stable while videos are
     added. Carries an `ETag`; send it back in `If-None-Match` to get 304 when nothing changed."""
+    await public_reader(request)  # the answer is everyone's; a failing token is only noted
     filters = service.VideoFilters(
         q=q,
         tag=tag,
@@ -137,6 +139,7 @@ async def list_videos(
 async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) -> Response:
     """Everything about one video, including each downloadable rendition with its size and
     SHA-256. Carries an `ETag` for `If-None-Match`."""
+    await public_reader(request)
     detail = await detail_reads.video_detail(request.app.state.database.engine, video_id, settings)
     body = detail.model_dump_json().encode()
     allow_public_cache(request)

@@ -14,7 +14,8 @@ from fastapi import Depends, Path, Request
 from services.common.clock import Clock
 from services.common.database import SessionDep
 from services.common.jwt import Principal
-from services.common.security import bearer_principal, require_principal
+from services.common.public_reads import public_reader
+from services.common.security import require_principal
 from services.news.config import NewsSettings
 from services.news.exceptions import EditorRequired
 from services.news.models import Article
@@ -36,11 +37,12 @@ async def require_editor(request: Request) -> Principal:
 
 
 async def reader_is_editor(request: Request) -> bool:
-    """Anyone may read; an editor's token also shows drafts. A bad token is still a 401.
+    """Anyone may read; an editor's token also shows drafts. A token that fails is ignored
+    (`public_reads`).
 
     A route using it declares `openapi_extra=TOKEN_OPTIONAL`.
     """
-    return is_editor(await bearer_principal(request))
+    return is_editor(await public_reader(request))
 
 
 async def news_settings(request: Request) -> NewsSettings:

@@ -16,6 +16,7 @@ from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
 from services.common.public_cache import allow_public_cache
+from services.common.public_reads import public_reader
 from services.common.security import TOKEN_OPTIONAL, TOKEN_REQUIRED
 from services.news import service
 from services.news.dependencies import (
@@ -48,7 +49,6 @@ router = APIRouter(prefix="/v1/news", tags=["news"])
 
 NO_STORE = "private, no-store"
 EDITOR_ONLY = problem_responses((401, "invalid_token"), (403, "insufficient_scope"))
-BAD_TOKEN = problem_responses((401, "invalid_token"))
 JSON_FEED_EXAMPLE = {
     "version": "https://jsonfeed.org/version/1.1",
     "title": "NATO Multimedia: news",
@@ -150,7 +150,7 @@ def _json(model: BaseModel) -> bytes:
     "/articles",
     response_model=ArticlePage,
     summary="List articles",
-    responses=BAD_TOKEN,
+    responses=problem_responses((422, "validation_error")),
     openapi_extra=TOKEN_OPTIONAL,
 )
 async def list_articles(
@@ -223,7 +223,7 @@ async def list_articles(
     summary="Read an article",
     responses={
         304: {"description": "The client's copy (If-None-Match / If-Modified-Since) is current"},
-        **problem_responses((401, "invalid_token"), (404, "not_found")),
+        **problem_responses((404, "not_found")),
     },
     openapi_extra=TOKEN_OPTIONAL,
 )
@@ -262,6 +262,7 @@ async def read_article(
 )
 async def read_json_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
     """The latest published articles as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
+    await public_reader(request)  # the feed is everyone's; a failing token is only noted
     articles = await service.latest_published(session, settings.feed_size)
     allow_public_cache(request)
     document: dict[str, Any] = json_feed(settings, articles)
@@ -279,6 +280,7 @@ async def read_json_feed(request: Request, session: SessionDep, settings: Settin
 )
 async def read_atom_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
     """The latest published articles as an Atom 1.0 feed, for feed readers."""
+    await public_reader(request)  # the feed is everyone's; a failing token is only noted
     articles = await service.latest_published(session, settings.feed_size)
     allow_public_cache(request)
     return _conditional(

@@ -14,6 +14,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.database import Database
 from services.common.health import health_router
 from services.common.jwt import TokenVerifier
+from services.common.methods import MethodsMiddleware
 from services.common.problems import (
     PROBLEM_JSON,
     CatchAllMiddleware,
@@ -134,6 +135,8 @@ def create_service_app(
             ],
             max_age=600,
         )
+    # Outside the public cache, so a HEAD is answered from the GET's cached copy.
+    app.add_middleware(MethodsMiddleware, router=app.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

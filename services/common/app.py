@@ -7,10 +7,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from services.common.body_limit import BodyLimitMiddleware
 from services.common.clock import Clock, SystemClock
+from services.common.cors import add_cors
 from services.common.database import Database
 from services.common.health import health_router
 from services.common.jwt import TokenVerifier
@@ -113,28 +113,7 @@ def create_service_app(
     if public_cache is not None:
         # Inside CORS, so a replayed response gets the CORS headers of the request replayed to.
         app.add_middleware(PublicCacheMiddleware, cache=public_cache)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "X-Request-ID",
-                "If-None-Match",
-                "Range",
-            ],
-            expose_headers=[
-                "X-Request-ID",
-                "ETag",
-                "Retry-After",
-                "Content-Disposition",
-                "Content-Range",
-                "Repr-Digest",
-            ],
-            max_age=600,
-        )
+    add_cors(app, settings)
     # Outside the public cache, so a HEAD is answered from the GET's cached copy.
     app.add_middleware(MethodsMiddleware, router=app.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

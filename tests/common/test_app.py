@@ -203,3 +203,47 @@ async def test_a_database_out_of_reach_is_a_503_not_a_500(
     if status == 503:
         assert response.json()["code"] == "service_unavailable"
         assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "fields"),
+    [
+        ({"Origin": "https://evil.example"}, ["Origin"]),
+        (
+            {"Origin": "https://app.example", "Access-Control-Request-Method": "TRACE"},
+            ["Access-Control-Request-Method"],
+        ),
+        (
+            {
+                "Origin": "https://app.example",
+                "Access-Control-Request-Headers": "content-type, x-custom",
+            },
+            ["Access-Control-Request-Headers"],
+        ),
+        (
+            {"Origin": "https://evil.example", "Access-Control-Request-Method": "TRACE"},
+            ["Origin", "Access-Control-Request-Method"],
+        ),
+    ],
+)
+async def test_a_refused_preflight_is_a_problem_naming_what_was_refused(
+    client: httpx.AsyncClient, headers: dict[str, str], fields: list[str]
+) -> None:
+    response = await client.options(
+        "/v1/demo/echo", headers={"Access-Control-Request-Method": "POST", **headers}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body = response.json()
+    assert body["code"] == "cors_rejected"
+    assert [error["field"] for error in body["errors"]] == fields
+    refused = {
+        "Origin": "https://evil.example",
+        "Access-Control-Request-Method": "TRACE",
+        "Access-Control-Request-Headers": "x-custom",
+    }
+    for error in body["errors"]:
+        assert refused[error["field"]] in error["message"]
+    # An allowed origin may read why (the browser shows the body); a refused one may not.
+    allowed_origin = "Origin" not in fields
+    assert ("access-control-allow-origin" in response.headers) is allowed_origin

@@ -82,14 +82,15 @@ async def test_validation_errors_are_problems_naming_each_field(client: httpx.As
     assert {error["field"] for error in body["errors"]} == {"name", "count"}
 
 
-async def test_malformed_json_is_a_validation_problem(client: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_a_json_invalid_problem(client: httpx.AsyncClient) -> None:
+    # Not a 422: no field is wrong, the body as a whole does not parse (json_invalid).
     response = await client.post(
         "/v1/demo/echo",
         content=b'{"name": "ab", "count": ',
         headers={"content-type": "application/json"},
     )
-    assert response.status_code == 422
-    assert response.json()["code"] == "validation_error"
+    assert response.status_code == 400
+    assert response.json()["code"] == "json_invalid"
 
 
 async def test_invalid_utf8_is_a_validation_problem(client: httpx.AsyncClient) -> None:
@@ -247,3 +248,40 @@ async def test_a_refused_preflight_is_a_problem_naming_what_was_refused(
     # An allowed origin may read why (the browser shows the body); a refused one may not.
     allowed_origin = "Origin" not in fields
     assert ("access-control-allow-origin" in response.headers) is allowed_origin
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"name": x}', "line 1, column 10 (character 9)"),
+        (b'{"name": "x",\n "count": }', "line 2, column 11 (character 24)"),
+        (b'{"name": "x"', "character 12"),
+    ],
+)
+async def test_malformed_json_is_a_json_invalid_problem_saying_where(
+    client: httpx.AsyncClient, body: bytes, where: str
+) -> None:
+    response = await client.post(
+        "/v1/demo/echo", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    problem = response.json()
+    assert problem["code"] == "json_invalid"
+    [error] = problem["errors"]
+    assert error["field"] == "body"
+    assert error["code"] == "json_invalid"
+    assert where in error["message"]
+
+
+async def test_a_body_that_is_not_utf8_is_a_json_invalid_problem(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/demo/echo", content=b'{"name": "\xc3("}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["code"] == "json_invalid"
+    assert problem["errors"][0]["field"] == "body"
+    assert "UTF-8" in problem["errors"][0]["message"]

@@ -700,7 +700,7 @@ async def test_create_refuses_bad_input(client: httpx.AsyncClient, editor: Edito
         content=b"{not json",
         headers={**editor.headers, "Content-Type": "application/json"},
     )
-    assert_problem(malformed, 422, "validation_error")
+    assert_problem(malformed, 400, "json_invalid")
 
 
 async def test_withdrawing_and_deleting(client: httpx.AsyncClient, editor: Editor) -> None:

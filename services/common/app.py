@@ -12,6 +12,7 @@ from services.common.body_limit import BodyLimitMiddleware
 from services.common.clock import Clock, SystemClock
 from services.common.cors import add_cors
 from services.common.database import Database
+from services.common.docs import docs_router
 from services.common.health import health_router
 from services.common.jwt import TokenVerifier
 from services.common.methods import MethodsMiddleware
@@ -82,7 +83,8 @@ def create_service_app(
         version=version,
         lifespan=service_lifespan,
         openapi_url=f"{prefix}/openapi.json",
-        docs_url=f"{prefix}/docs",
+        # Ours (`docs.py`): FastAPI's page loads Swagger UI from a CDN.
+        docs_url=None,
         redoc_url=None,
         telemetry=telemetry_config(),
         # Starlette would answer `/path/` with a redirect to `/path` built from the request's Host
@@ -103,6 +105,7 @@ def create_service_app(
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
+    app.include_router(docs_router(prefix, title))
     app.include_router(health_router())
     app.include_router(health_router(prefix), include_in_schema=False)
     _register_problem_schema(app)

@@ -23,10 +23,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi import routing as fastapi_routing
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 
+from services.common.docs import GATEWAY_ASSETS_URL, swagger_ui_html
 from services.common.http_cache import cached_json
 from services.common.problems import CODES_BY_STATUS, PROBLEM_JSON
 from services.common.request_id import RequestIdMiddleware
@@ -606,12 +606,7 @@ def render(document: Document) -> str:
 
 
 def docs_html(openapi_url: str = "/openapi.json") -> str:
-    page = get_swagger_ui_html(
-        openapi_url=openapi_url,
-        title=f"{TITLE} - docs",
-        swagger_ui_parameters={"persistAuthorization": True, "displayOperationId": True},
-    )
-    return bytes(page.body).decode()
+    return swagger_ui_html(openapi_url, f"{TITLE} - docs", GATEWAY_ASSETS_URL)
 
 
 def document_app(document: Callable[[], Document]) -> FastAPI:

@@ -15,6 +15,7 @@ from services.common.app import create_service_app
 from services.common.database import Database
 from services.common.problems import PROBLEM_JSON, NotFound
 from services.common.settings import ServiceSettings
+from tests.docs_support import assert_docs_work_offline
 
 router = APIRouter(prefix="/v1/demo")
 
@@ -285,3 +286,10 @@ async def test_a_body_that_is_not_utf8_is_a_json_invalid_problem(
     assert problem["code"] == "json_invalid"
     assert problem["errors"][0]["field"] == "body"
     assert "UTF-8" in problem["errors"][0]["message"]
+
+
+async def test_the_service_docs_work_offline(client: httpx.AsyncClient) -> None:
+    found = await assert_docs_work_offline(client, "/v1/demo/docs")
+    assert "/v1/demo/openapi.json" in found
+    missing = await client.get(found[0].rsplit("/", 1)[0] + "/index.html")
+    assert missing.status_code == 404

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    StrictBool,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
@@ -103,6 +104,7 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
 
 
 class Body(BaseModel):
+    # Booleans are StrictBool: the document says boolean, so 0 or "yes" is refused, not guessed.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -111,7 +113,7 @@ class RegisterRequest(Body):
 
     email: EmailInput
     password: NewPassword
-    newsletter: bool = False
+    newsletter: StrictBool = False
 
 
 _RESEND_AFTER = Field(
@@ -244,7 +246,7 @@ class Account(BaseModel):
 class NewsletterRequest(Body):
     model_config = _examples({"subscribed": True})
 
-    subscribed: bool
+    subscribed: StrictBool
 
 
 class ClientCreateRequest(Body):

@@ -16,7 +16,7 @@ from services.common.problems import problem_responses
 from services.common.public_cache import allow_public_cache
 from services.common.public_reads import public_reader
 from services.common.revocation import Revocations
-from services.common.security import TOKEN_REQUIRED
+from services.common.security import TOKEN_OPTIONAL, TOKEN_REQUIRED
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
 from services.media.delivery import file_response
@@ -65,6 +65,7 @@ FILE_HEADERS = {
     summary="List videos",
     tags=["catalogue"],
     responses={**NOT_MODIFIED, **problem_responses((422, "validation_error"))},
+    openapi_extra=TOKEN_OPTIONAL,
 )
 async def list_videos(
     request: Request,
@@ -135,6 +136,7 @@ async def list_videos(
         **NOT_MODIFIED,
         **problem_responses((404, "not_found"), (422, "validation_error")),
     },
+    openapi_extra=TOKEN_OPTIONAL,
 )
 async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) -> Response:
     """Everything about one video, including each downloadable rendition with its size and

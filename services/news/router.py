@@ -259,6 +259,7 @@ async def read_article(
             "description": "JSON Feed 1.1",
         }
     },
+    openapi_extra=TOKEN_OPTIONAL,
 )
 async def read_json_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
     """The latest published articles as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
@@ -277,6 +278,7 @@ async def read_json_feed(request: Request, session: SessionDep, settings: Settin
     summary="Atom feed",
     response_class=Response,
     responses={200: {"content": {ATOM_MEDIA_TYPE: {}}, "description": "Atom 1.0 (RFC 4287)"}},
+    openapi_extra=TOKEN_OPTIONAL,
 )
 async def read_atom_feed(request: Request, session: SessionDep, settings: Settings) -> Response:
     """The latest published articles as an Atom 1.0 feed, for feed readers."""

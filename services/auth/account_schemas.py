@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from services.auth.schemas import (
     Account,
@@ -71,7 +71,7 @@ class AccountUpdate(Body):
     model_config = _examples({"language": "fr"}, {"newsletter": False, "language": "en"})
 
     language: Language | None = None
-    newsletter: bool | None = None
+    newsletter: StrictBool | None = None
 
 
 class AccountWithTokens(Account):

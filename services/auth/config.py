@@ -59,6 +59,10 @@ class AuthSettings(RefuseDevSecretsInProduction, ServiceSettings):
 
     access_token_ttl_seconds: int = 900
     refresh_family_ttl_seconds: int = 30 * 24 * 3600
+    # A spent refresh token presented again within this long returns the same successor (two
+    # tabs refreshing at once) instead of revoking the family. Capped: the window is how long a
+    # thief's replay goes unnoticed.
+    refresh_reuse_grace_seconds: int = Field(10, ge=0, le=30)
     code_ttl_seconds: int = 1800
     code_max_attempts: int = 5
     reset_token_ttl_seconds: int = 900

@@ -150,6 +150,9 @@ class RefreshFamily(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the generation before `generation` was spent: presenting that token again shortly
+    # after is a second tab refreshing at the same moment, not a replay (see `refresh_tokens`).
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SignInSession(Base):

@@ -8,6 +8,12 @@ A token older than that was spent already: presenting it means two parties hold 
 of them a thief), so the whole family is revoked. A row that is missing means generation 0, the
 login's own token, not yet spent.
 
+One exception keeps two tabs of one browser from logging their user out: within a short grace
+after generation n was spent, presenting n again returns the same successor n+1 (tokens are
+signed, so it is derived again, not stored), provided the family lives and n+1 is unspent. A
+thief inside that window gets the chain the owner holds, and whichever of them spends it second,
+outside the window, revokes the family: detection is delayed by the grace, not escaped.
+
 Ending every session of an account (a password reset) raises the account's session epoch, which
 no outstanding token carries. What the account page lists of a login (when, from where) is its
 `SignInSession` row, written by the login under the family's id.
@@ -58,6 +64,7 @@ class RefreshTokens:
     key: bytes
     clock: Clock
     family_ttl_seconds: int
+    reuse_grace_seconds: int = 0
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self.key, _MAC_CONTEXT + payload, hashlib.sha256).digest()
@@ -144,7 +151,7 @@ class RefreshTokens:
             # (or its session ended), and then the INSERT does nothing.
             statement = (
                 conflict_insert(session, RefreshFamily)
-                .values(_family_row(claims, now, generation=1))
+                .values(_family_row(claims, now, generation=1, rotated_at=now))
                 .on_conflict_do_nothing(index_elements=["id"])
             )
         else:
@@ -155,14 +162,39 @@ class RefreshTokens:
                     RefreshFamily.generation == claims.generation,
                     RefreshFamily.revoked_at.is_(None),
                 )
-                .values(generation=claims.generation + 1)
+                .values(generation=claims.generation + 1, rotated_at=now)
                 .execution_options(synchronize_session=False)
             )
         spent = cast(CursorResult[Any], await session.execute(statement))
-        if spent.rowcount != 1:
-            # Spent before (now or a moment ago, by a parallel request), or the session ended.
+        if spent.rowcount != 1 and not await self._spent_within_grace(session, claims, now):
+            # Spent before (and its successor too, or too long ago), or the session ended.
             await self._revoke_family_for_reuse(session, claims.family_id)
         return self._sign(replace(claims, generation=claims.generation + 1))
+
+    async def _spent_within_grace(
+        self, session: AsyncSession, claims: RefreshClaims, now: datetime
+    ) -> bool:
+        """Whether `claims`' token was spent a moment ago and its successor is still unspent."""
+        if self.reuse_grace_seconds <= 0:
+            return False
+        successor = claims.generation + 1
+        # An UPDATE that changes nothing rather than a SELECT: it waits for a refresh of the
+        # successor that is under way, so the answer is about the committed chain.
+        held = cast(
+            CursorResult[Any],
+            await session.execute(
+                update(RefreshFamily)
+                .where(
+                    RefreshFamily.id == claims.family_id,
+                    RefreshFamily.generation == successor,
+                    RefreshFamily.revoked_at.is_(None),
+                    RefreshFamily.rotated_at >= now - timedelta(seconds=self.reuse_grace_seconds),
+                )
+                .values(generation=successor)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        return held.rowcount == 1
 
     async def _revoke_family_for_reuse(
         self, session: AsyncSession, family_id: uuid.UUID
@@ -192,7 +224,12 @@ class RefreshTokens:
 
 
 def _family_row(
-    claims: RefreshClaims, now: datetime, *, generation: int, revoked_at: datetime | None = None
+    claims: RefreshClaims,
+    now: datetime,
+    *,
+    generation: int,
+    revoked_at: datetime | None = None,
+    rotated_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The row a family gets when its first refresh or its logout writes it."""
     return {
@@ -202,4 +239,5 @@ def _family_row(
         "expires_at": claims.expires_at,
         "created_at": now,
         "revoked_at": revoked_at,
+        "rotated_at": rotated_at,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -12,6 +13,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    StrictBool,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
@@ -43,8 +45,36 @@ Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_INPUT)]
 # A password being set: its length is the policy's to judge (422 `weak_password`, rule
 # `too_long`), not the schema's; the request body limit bounds what reaches it.
 NewPassword = Annotated[str, Field(min_length=1)]
+# People copy codes as printed ("892 537") or type them grouped ("892-537"): separators are
+# dropped, the 6 digits remain. The document's pattern is the validator's, so what it calls
+# invalid is refused and everything it allows is accepted.
+_CODE_PATTERN = r"[ \t\r\n-]*(?:[0-9][ \t\r\n-]*){6}"
+_CODE_SHAPE = re.compile(_CODE_PATTERN)
+_CODE_SEPARATORS = str.maketrans("", "", " \t\r\n-")
+
+
+def _code(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 64 or not _CODE_SHAPE.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_code_format",
+            "Expected the 6-digit code from the email, such as 482913 "
+            "(spaces or hyphens between the digits are fine)",
+        )
+    return value.translate(_CODE_SEPARATORS)
+
+
 Code = Annotated[
-    str, Field(pattern=r"^\s*\d{6}\s*$", description="The 6-digit code from the email")
+    str,
+    PlainValidator(_code),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^{_CODE_PATTERN}$",
+            "maxLength": 64,
+            "description": "The 6-digit code from the email; spaces and hyphens are ignored",
+            "examples": ["482913", "482 913"],
+        }
+    ),
 ]
 Language = Literal["en", "fr"]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
@@ -74,6 +104,7 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
 
 
 class Body(BaseModel):
+    # Booleans are StrictBool: the document says boolean, so 0 or "yes" is refused, not guessed.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -85,7 +116,7 @@ class RegisterRequest(Body):
 
     email: EmailInput
     password: NewPassword
-    newsletter: bool = False
+    newsletter: StrictBool = False
     language: Language = Field(
         "en", description="The account's language (`en` or `fr`): its mail is written in it"
     )
@@ -221,7 +252,7 @@ class Account(BaseModel):
 class NewsletterRequest(Body):
     model_config = _examples({"subscribed": True})
 
-    subscribed: bool
+    subscribed: StrictBool
 
 
 class ClientCreateRequest(Body):

@@ -141,7 +141,12 @@ class AuthService:
         self.code_requests = CodeRequests(
             self.codes, settings.code_ttl_seconds // 60, settings.mail_batch_size, wakeup
         )
-        self.refresh_tokens = RefreshTokens(code_key, clock, settings.refresh_family_ttl_seconds)
+        self.refresh_tokens = RefreshTokens(
+            code_key,
+            clock,
+            settings.refresh_family_ttl_seconds,
+            reuse_grace_seconds=settings.refresh_reuse_grace_seconds,
+        )
         self.known_addresses = KnownAddresses(code_key, clock, settings.known_login_address_days)
         self.code_minutes = settings.code_ttl_seconds // 60
         self.limits = {

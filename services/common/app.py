@@ -7,14 +7,16 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from services.common.body_limit import BodyLimitMiddleware
 from services.common.clock import Clock, SystemClock
+from services.common.cors import add_cors
 from services.common.database import Database
+from services.common.docs import docs_router
 from services.common.health import health_router
 from services.common.i18n import LanguageMiddleware
 from services.common.jwt import TokenVerifier
+from services.common.methods import MethodsMiddleware
 from services.common.problems import (
     PROBLEM_JSON,
     CatchAllMiddleware,
@@ -22,6 +24,7 @@ from services.common.problems import (
     install_problem_handlers,
 )
 from services.common.public_cache import PublicCache, PublicCacheMiddleware
+from services.common.public_reads import RefusedTokenMiddleware
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
 from services.common.revocation import RevocationWatch
@@ -81,7 +84,8 @@ def create_service_app(
         version=version,
         lifespan=service_lifespan,
         openapi_url=f"{prefix}/openapi.json",
-        docs_url=f"{prefix}/docs",
+        # Ours (`docs.py`): FastAPI's page loads Swagger UI from a CDN.
+        docs_url=None,
         redoc_url=None,
         telemetry=telemetry_config(),
         # Starlette would answer `/path/` with a redirect to `/path` built from the request's Host
@@ -102,6 +106,7 @@ def create_service_app(
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
+    app.include_router(docs_router(prefix, title))
     service_name = prefix.rstrip("/").rpartition("/")[2]
     # Documented at its public path, as the gateway serves it; `/healthz` is for the orchestrator.
     app.include_router(health_router(prefix, service=service_name))
@@ -110,31 +115,13 @@ def create_service_app(
 
     # Added innermost first: the request id wraps everything, so even a 413 carries one.
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(RefusedTokenMiddleware)
     if public_cache is not None:
         # Inside CORS, so a replayed response gets the CORS headers of the request replayed to.
         app.add_middleware(PublicCacheMiddleware, cache=public_cache)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "X-Request-ID",
-                "If-None-Match",
-                "Range",
-            ],
-            expose_headers=[
-                "X-Request-ID",
-                "ETag",
-                "Retry-After",
-                "Content-Disposition",
-                "Content-Range",
-                "Repr-Digest",
-            ],
-            max_age=600,
-        )
+    add_cors(app, settings)
+    # Outside the public cache, so a HEAD is answered from the GET's cached copy.
+    app.add_middleware(MethodsMiddleware, router=app.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit and the catch-all, so their problems are in the caller's language.
     app.add_middleware(LanguageMiddleware)

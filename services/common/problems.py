@@ -235,6 +235,9 @@ DATABASE_UNREACHABLE = ("08", "57P")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    # Here, not at the top: json_body builds its responses with this module's problem_response.
+    from services.common.json_body import malformed_json, undecodable_body
+
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(
@@ -250,6 +253,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed = malformed_json(exc.errors(), exc.body)
+        if malformed is not None:
+            return malformed
         errors = validation_errors(exc.errors())
         return problem_response(
             422, "validation_error", N_("The request is not valid."), errors=errors
@@ -257,6 +263,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        undecodable = undecodable_body(exc.__cause__)
+        if undecodable is not None:
+            return undecodable
         code = CODES_BY_STATUS.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(exc.status_code, code, detail, headers=exc.headers)

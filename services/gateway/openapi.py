@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
 from services.common import scopes
 from services.common.app import complete_openapi
+from services.common.docs import GATEWAY_ASSETS_URL, swagger_ui_html
 from services.common.http_cache import conditional_response
 from services.common.problems import CODES_BY_STATUS, PROBLEM_JSON
 from services.common.request_id import RequestIdMiddleware
@@ -340,14 +340,15 @@ def _complete_responses(
 ) -> None:
     responses: Document = operation.setdefault("responses", {})
     # What the common app factory answers for any route that takes input, whatever the route.
-    generic: dict[int, str] = {}
+    generic: dict[int, tuple[str, ...]] = {}
     if operation.get("parameters") or operation.get("requestBody"):
-        generic[422] = "validation_error"
+        generic[422] = ("validation_error",)
     if operation.get("requestBody"):
-        generic[400] = "invalid_text"
-        generic[413] = "payload_too_large"
-    for status, code in generic.items():
-        responses.setdefault(str(status), {"description": EXAMPLE_DETAILS[code]})
+        # A body that does not parse (not JSON, not UTF-8), or text the database cannot keep.
+        generic[400] = ("json_invalid", "invalid_text")
+        generic[413] = ("payload_too_large",)
+    for status, generic_codes in generic.items():
+        responses.setdefault(str(status), {"description": EXAMPLE_DETAILS[generic_codes[0]]})
     documented = False
     for status_text, response in list(responses.items()):
         response.setdefault("headers", {})["X-Request-ID"] = {
@@ -363,12 +364,12 @@ def _complete_responses(
             continue
         status = int(status_text)
         codes = _documented_codes(response)
-        if set(codes) - set(generic.values()):
+        if set(codes) - {code for group in generic.values() for code in group}:
             documented = True
         elif not codes and not health and status != 401 and status not in generic:
             result.gap(label, f"{status} lists no code values")
         if status in generic:
-            codes = sorted({*codes, generic[status]})
+            codes = sorted({*codes, *generic[status]})
         codes = codes or [_FALLBACK_CODES.get(status, "error")]
         _problem_response(status, codes, response, field_name)
     responses_sorted = dict(sorted(responses.items(), key=lambda item: item[0]))
@@ -475,6 +476,7 @@ EXAMPLE_DETAILS = {
     "link_expired": "The download link has expired; ask for a new one.",
     "payload_too_large": "The request body is too large.",
     "invalid_text": "The request contains text that is not valid Unicode.",
+    "json_invalid": "The request body is not valid JSON.",
     "service_unavailable": "A backing service is unavailable; try again shortly.",
 }
 
@@ -551,12 +553,7 @@ def render(document: Document) -> str:
 
 
 def docs_html(openapi_url: str = "/openapi.json") -> str:
-    page = get_swagger_ui_html(
-        openapi_url=openapi_url,
-        title=f"{TITLE} - docs",
-        swagger_ui_parameters={"persistAuthorization": True, "displayOperationId": True},
-    )
-    return bytes(page.body).decode()
+    return swagger_ui_html(openapi_url, f"{TITLE} - docs", GATEWAY_ASSETS_URL)
 
 
 def document_app(document: Callable[[], Document]) -> FastAPI:

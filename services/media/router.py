@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from starlette.responses import Response
 
 from services.common.database import SessionDep
@@ -19,6 +19,7 @@ from services.common.problems import (
     problem_responses,
 )
 from services.common.public_cache import allow_public_cache
+from services.common.public_reads import public_reader
 from services.common.query_params import strict_query
 from services.common.revocation import Revocations
 from services.common.text import NulFreeText
@@ -90,7 +91,11 @@ LIST_PARAMETERS = (
 @router.get(
     "/videos",
     operation_id="listVideos",
-    dependencies=[Depends(strict_query(LIST_PARAMETERS, repeatable=("tag",)))],
+    # Anyone may read: a token that fails is noted and ignored (`public_reads`).
+    dependencies=[
+        Depends(strict_query(LIST_PARAMETERS, repeatable=("tag",))),
+        Security(public_reader),
+    ],
     response_model=VideoPage,
     summary="List videos",
     tags=["catalogue"],
@@ -184,6 +189,8 @@ async def list_videos(
             (404, "not_found"), (410, "video_withdrawn"), (422, "validation_error")
         ),
     },
+    # Anyone may read: a token that fails is noted and ignored (`public_reads`).
+    dependencies=[Security(public_reader)],
 )
 async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) -> Response:
     """Everything about one video, including each downloadable rendition with its size and

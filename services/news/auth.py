@@ -8,7 +8,8 @@ from fastapi import Depends, Security
 
 from services.common import scopes
 from services.common.jwt import Principal
-from services.common.security import optional_principal, principal
+from services.common.public_reads import public_reader
+from services.common.security import principal
 from services.news.exceptions import EditorRequired
 
 
@@ -23,12 +24,13 @@ async def editor(caller: Annotated[Principal, Depends(principal)]) -> Principal:
 
 
 async def reader_is_editor(
-    caller: Annotated[Principal | None, Depends(optional_principal)],
+    caller: Annotated[Principal | None, Security(public_reader)],
 ) -> bool:
     return is_editor(caller)
 
 
 # An editor's token.
 Editor = Annotated[Principal, Security(editor, scopes=[scopes.EDITOR])]
-# Anyone may read; an editor's token also shows drafts. A bad token is still a 401.
+# Anyone may read; an editor's token also shows drafts. A token that fails is ignored
+# (`public_reads`).
 ReaderIsEditor = Annotated[bool, Depends(reader_is_editor)]

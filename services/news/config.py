@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import RefuseDevSecretsInProduction, ServiceSettings
@@ -21,6 +21,27 @@ class NewsSettings(RefuseDevSecretsInProduction, ServiceSettings):
     # Anonymous public reads are replayed from memory for this long (0 turns it off): under load
     # the same page is asked for many times a second. Writes through this process clear it.
     public_cache_seconds: float = Field(1.0, ge=0, le=60)
+    # The website's article page, `{slug}` standing for the article (for example
+    # `https://www.nato.int/news/{slug}`): the feeds link readers there. Unset, they link to the
+    # API's JSON.
+    site_url: str | None = None
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_url_template(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.count("{slug}") != 1 or not value.startswith(("https://", "http://")):
+            raise ValueError("NEWS_SITE_URL must be an http(s) URL with one {slug} in it")
+        return value
+
+    @property
+    def site_home_url(self) -> str | None:
+        """The site's page the article pages sit under (up to the last `/` before `{slug}`)."""
+        if self.site_url is None:
+            return None
+        before = self.site_url.split("{slug}", 1)[0]
+        return before[: before.rfind("/") + 1]
 
     @property
     def resolved_database_url(self) -> str:

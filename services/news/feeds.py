@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from services.news.config import NewsSettings
 from services.news.models import Article
@@ -20,7 +21,23 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def article_url(settings: NewsSettings, slug: str) -> str:
+    """The article in the API."""
     return f"{settings.public_base_url}/v1/news/articles/{slug}"
+
+
+def reader_url(settings: NewsSettings, slug: str) -> str:
+    """Where a reader of the feed reads the article: the website when NEWS_SITE_URL is set."""
+    if settings.site_url is not None:
+        return settings.site_url.replace("{slug}", quote(slug, safe=""))
+    return article_url(settings, slug)
+
+
+def _home_page_url(settings: NewsSettings) -> str:
+    return settings.site_home_url or f"{settings.public_base_url}/v1/news/articles"
+
+
+def _link_type(settings: NewsSettings) -> str:
+    return "text/html" if settings.site_url is not None else "application/json"
 
 
 def _rfc3339(value: datetime) -> str:
@@ -42,7 +59,7 @@ def json_feed(settings: NewsSettings, articles: Sequence[Article]) -> dict[str, 
     return {
         "version": JSON_FEED_VERSION,
         "title": settings.feed_title,
-        "home_page_url": f"{base}/v1/news/articles",
+        "home_page_url": _home_page_url(settings),
         "feed_url": f"{base}/v1/news/feed.json",
         "description": "The latest news articles.",
         "language": "en",
@@ -50,7 +67,7 @@ def json_feed(settings: NewsSettings, articles: Sequence[Article]) -> dict[str, 
         "items": [
             {
                 "id": _item_id(article),
-                "url": article_url(settings, article.slug),
+                "url": reader_url(settings, article.slug),
                 "title": article.title,
                 "content_html": article.body,
                 "summary": article.summary,
@@ -81,7 +98,7 @@ def atom_feed(settings: NewsSettings, articles: Sequence[Article]) -> bytes:
     updated = max((article.updated_at for article in articles), default=EPOCH)
     sub(feed, "updated", _rfc3339(updated))
     sub(feed, "link", rel="self", type=ATOM_MEDIA_TYPE, href=f"{base}/v1/news/feed.atom")
-    sub(feed, "link", rel="alternate", type="application/json", href=f"{base}/v1/news/articles")
+    sub(feed, "link", rel="alternate", type=_link_type(settings), href=_home_page_url(settings))
     author = sub(feed, "author")
     sub(author, "name", settings.feed_author)
     for article in articles:
@@ -95,8 +112,8 @@ def atom_feed(settings: NewsSettings, articles: Sequence[Article]) -> bytes:
             entry,
             "link",
             rel="alternate",
-            type="application/json",
-            href=article_url(settings, article.slug),
+            type=_link_type(settings),
+            href=reader_url(settings, article.slug),
         )
         sub(entry, "summary", article.summary)
         sub(entry, "content", article.body, type="html")

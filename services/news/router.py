@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from pydantic import BaseModel
 
 from services.common.database import SessionDep
@@ -16,6 +16,7 @@ from services.common.instants import Instant
 from services.common.pagination import Cursor, Limit
 from services.common.problems import FieldError, ProblemError, problem_responses
 from services.common.public_cache import allow_public_cache
+from services.common.public_reads import public_reader
 from services.common.query_params import strict_query
 from services.news import service
 from services.news.auth import Editor, ReaderIsEditor
@@ -43,7 +44,6 @@ router = APIRouter(prefix="/v1/news", tags=["news"])
 
 NO_STORE = "private, no-store"
 EDITOR_ONLY = problem_responses((401, "invalid_token"), (403, "insufficient_scope"))
-BAD_TOKEN = problem_responses((401, "invalid_token"))
 JSON_FEED_EXAMPLE = {
     "version": "https://jsonfeed.org/version/1.1",
     "title": "NATO Multimedia: news",
@@ -127,7 +127,7 @@ def _json(model: BaseModel) -> bytes:
     ],
     response_model=ArticlePage,
     summary="List articles",
-    responses=BAD_TOKEN,
+    responses=problem_responses((422, "validation_error")),
 )
 async def list_articles(
     request: Request,
@@ -200,7 +200,7 @@ async def list_articles(
     summary="Read an article",
     responses={
         304: {"description": "The client's copy (If-None-Match / If-Modified-Since) is current"},
-        **problem_responses((401, "invalid_token"), (404, "not_found")),
+        **problem_responses((404, "not_found")),
     },
 )
 async def read_article(
@@ -236,6 +236,8 @@ async def read_article(
             "description": "JSON Feed 1.1",
         }
     },
+    # Anyone may read: a token that fails is noted and ignored (`public_reads`).
+    dependencies=[Security(public_reader)],
 )
 async def read_json_feed(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The latest published articles as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
@@ -254,6 +256,8 @@ async def read_json_feed(request: Request, session: SessionDep, settings: Settin
     summary="Atom feed",
     response_class=Response,
     responses={200: {"content": {ATOM_MEDIA_TYPE: {}}, "description": "Atom 1.0 (RFC 4287)"}},
+    # Anyone may read: a token that fails is noted and ignored (`public_reads`).
+    dependencies=[Security(public_reader)],
 )
 async def read_atom_feed(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The latest published articles as an Atom 1.0 feed, for feed readers."""

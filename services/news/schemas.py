@@ -9,14 +9,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
+from services.common.instants import AwareInstant
 from services.common.text import NulFreeText
 
 Status = Literal["draft", "published"]
@@ -32,11 +33,18 @@ def normalise_tag(raw: str) -> str:
     return "-".join(raw.strip().lower().split())
 
 
+# A tag as it may be sent: ASCII letters, digits, hyphens and inner spaces (which become
+# hyphens), spaces or tabs around it. The document states this pattern, so what it allows is
+# exactly what is accepted.
+TAG_INPUT_PATTERN = r"^[ \t]*[A-Za-z0-9](?:[A-Za-z0-9 \t-]{0,62}[A-Za-z0-9])?[ \t]*$"
+_TAG_INPUT = re.compile(TAG_INPUT_PATTERN)
+
+
 def _tags(value: list[str]) -> list[str]:
     tags: list[str] = []
     for raw in value:
         tag = normalise_tag(raw)
-        if not _TAG.match(tag):
+        if not _TAG_INPUT.fullmatch(raw) or not _TAG.match(tag):
             raise ValueError(
                 f"tag {raw!r} must be 1-64 letters, digits or hyphens, not starting or ending "
                 "with a hyphen"
@@ -56,17 +64,31 @@ def _slug(value: str) -> str:
 
 # Search and tag filters: text every database can store.
 QueryText = NulFreeText
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+# Text that must say something: the document's pattern asks for one character that is not a
+# space, tab or line break, and exactly those are trimmed (str.strip() would also take
+# characters a JSON Schema `\s` does not, so a value the document allows could end up empty).
+_SAYS_SOMETHING = r"[^ \t\n\r]"
+
+
+def _trim(value: str) -> str:
+    return value.strip(" \t\n\r")
+
+
+Title = Annotated[str, Field(max_length=300, pattern=_SAYS_SOMETHING), AfterValidator(_trim)]
+Summary = Annotated[str, Field(max_length=2000, pattern=_SAYS_SOMETHING), AfterValidator(_trim)]
 Body = Annotated[str, StringConstraints(max_length=200_000)]
-Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Location = Annotated[str, Field(max_length=120, pattern=_SAYS_SOMETHING), AfterValidator(_trim)]
 Language = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True, pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$", max_length=35
     ),
 ]
-Tags = Annotated[list[str], AfterValidator(_tags)]
+Tags = Annotated[
+    list[Annotated[str, WithJsonSchema({"type": "string", "pattern": TAG_INPUT_PATTERN})]],
+    Field(max_length=MAX_TAGS),
+    AfterValidator(_tags),
+]
 RelatedVideos = Annotated[list[uuid.UUID], Field(max_length=MAX_RELATED_VIDEOS)]
 Slug = Annotated[str, AfterValidator(_slug)]
 
@@ -136,23 +158,35 @@ class ArticleCreate(BaseModel):
     language: Language = "en"
     related_video_ids: RelatedVideos = Field(default_factory=list)
     status: Status = "draft"
-    published_at: AwareDatetime | None = Field(
+    published_at: AwareInstant | None = Field(
         None, description="Defaults to the moment of publication"
     )
+
+
+# Fields an update may leave out but not send as null (`_not_null` below).
+_NOT_NULLABLE = ("title", "summary", "body", "tags", "language", "related_video_ids", "status")
+
+
+def _update_schema(schema: dict[str, Any]) -> None:
+    """The document says what `_not_null` does: these fields are optional, never null."""
+    schema["examples"] = [
+        {"summary": _SUMMARY, "tags": [*_TAGS, "foreign-ministers"]},
+        {"status": "draft"},
+    ]
+    for name in _NOT_NULLABLE:
+        field = schema.get("properties", {}).get(name, {})
+        choices = [choice for choice in field.pop("anyOf", []) if choice != {"type": "null"}]
+        if len(choices) == 1:
+            field.update(choices[0])
+        elif choices:
+            field["anyOf"] = choices
+        field.pop("default", None)
 
 
 class ArticleUpdate(BaseModel):
     """Only the fields sent change. `status: draft` withdraws a published article."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"summary": _SUMMARY, "tags": [*_TAGS, "foreign-ministers"]},
-                {"status": "draft"},
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_update_schema)
 
     title: Title | None = None
     summary: Summary | None = None
@@ -162,9 +196,9 @@ class ArticleUpdate(BaseModel):
     language: Language | None = None
     related_video_ids: RelatedVideos | None = None
     status: Status | None = None
-    published_at: AwareDatetime | None = None
+    published_at: AwareInstant | None = None
 
-    @field_validator("title", "summary", "body", "tags", "language", "related_video_ids", "status")
+    @field_validator(*_NOT_NULLABLE)
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         # Sent as null means "erase", which these fields cannot be; leaving them out keeps them.

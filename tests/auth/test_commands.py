@@ -257,6 +257,7 @@ async def test_the_languages_migration_goes_down_and_up_again(database_url: str)
             )
         assert "language" in after["code_requests"]
         assert "newsletter_since" in after["users"]
+        assert "rotated_at" in after["refresh_families"]  # 0009
         # A subscription older than the column counts from the account's creation.
         reader = since["reader@example.org"]
         # Raw SQL on SQLite reads back the stored text.
@@ -268,6 +269,7 @@ async def test_the_languages_migration_goes_down_and_up_again(database_url: str)
             down = await connection.run_sync(migrate, "0007")
         assert "language" not in down["code_requests"]
         assert "newsletter_since" not in down["users"]
+        assert "rotated_at" not in down["refresh_families"]
         async with database.engine.begin() as connection:
             await connection.run_sync(migrate, "head")
     finally:

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from services.auth.config import AuthSettings
 from services.auth.models import OutboxMessage, RefreshFamily, User
 from services.auth.schemas import TokenPair
 from services.common.clock import FrozenClock
@@ -435,7 +436,7 @@ async def test_login_is_rate_limited_per_client_address(start_app: Any) -> None:
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(
-    client: httpx.AsyncClient, mail_sink: MailSink
+    client: httpx.AsyncClient, mail_sink: MailSink, clock: FrozenClock, settings: AuthSettings
 ) -> None:
     pair = await verified_account(client, mail_sink, "rotate@example.com")
     first = pair["refresh_token"]
@@ -451,6 +452,8 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(
     )
     other_refresh = other.json()["refresh_token"]
 
+    # Past the two-tabs grace (AUTH_REFRESH_REUSE_GRACE_SECONDS) a spent token is a replay.
+    clock.advance(settings.refresh_reuse_grace_seconds + 1)
     reuse = await client.post("/v1/auth/token/refresh", json={"refresh_token": first})
     problem(reuse, 401, "invalid_token")
     assert reuse.headers["www-authenticate"].startswith("Bearer")
@@ -911,24 +914,43 @@ async def test_logout_after_a_refresh_ends_the_newest_token(
     )
 
 
-async def test_two_refreshes_of_one_token_at_once_end_the_family(
+async def test_two_refreshes_of_one_token_at_once_get_the_same_successor(
     client: httpx.AsyncClient, mail_sink: MailSink
 ) -> None:
+    # Two tabs refreshing at the same moment: the reuse grace gives both the same next token.
     pair = await verified_account(client, mail_sink, "twice@example.com")
     body = {"refresh_token": pair["refresh_token"]}
     answers = await asyncio.gather(
         client.post("/v1/auth/token/refresh", json=body),
         client.post("/v1/auth/token/refresh", json=body),
     )
-    assert sorted(answer.status_code for answer in answers) == [200, 401]
-    (winner,) = [answer for answer in answers if answer.status_code == 200]
-    problem(
-        await client.post(
-            "/v1/auth/token/refresh", json={"refresh_token": winner.json()["refresh_token"]}
-        ),
-        401,
-        "invalid_token",
-    )
+    assert [answer.status_code for answer in answers] == [200, 200], [a.text for a in answers]
+    successors = {answer.json()["refresh_token"] for answer in answers}
+    assert len(successors) == 1
+    (successor,) = successors
+    rotated = await client.post("/v1/auth/token/refresh", json={"refresh_token": successor})
+    assert rotated.status_code == 200, rotated.text
+
+
+async def test_two_refreshes_of_one_token_at_once_end_the_family_without_a_grace(
+    start_app: Any, mail_sink: MailSink
+) -> None:
+    async with start_app(refresh_reuse_grace_seconds=0) as client:
+        pair = await verified_account(client, mail_sink, "twice@example.com")
+        body = {"refresh_token": pair["refresh_token"]}
+        answers = await asyncio.gather(
+            client.post("/v1/auth/token/refresh", json=body),
+            client.post("/v1/auth/token/refresh", json=body),
+        )
+        assert sorted(answer.status_code for answer in answers) == [200, 401]
+        (winner,) = [answer for answer in answers if answer.status_code == 200]
+        problem(
+            await client.post(
+                "/v1/auth/token/refresh", json={"refresh_token": winner.json()["refresh_token"]}
+            ),
+            401,
+            "invalid_token",
+        )
 
 
 async def test_login_rehashes_a_password_stored_with_old_parameters(

@@ -7,6 +7,7 @@ import json
 import httpx
 
 from tests.clients.conftest import ROOT, DevServer
+from tests.docs_support import assert_docs_work_offline
 
 
 async def test_dev_serves_the_committed_document_and_swagger_ui(dev_server: DevServer) -> None:
@@ -24,3 +25,12 @@ async def test_dev_serves_the_committed_document_and_swagger_ui(dev_server: DevS
     assert docs.status_code == 200
     assert "SwaggerUIBundle" in docs.text
     assert "/openapi.json" in docs.text
+
+
+async def test_dev_docs_work_offline(dev_server: DevServer) -> None:
+    async with httpx.AsyncClient(base_url=dev_server.url) as client:
+        found = await assert_docs_work_offline(client, "/docs")
+        assert "/openapi.json" in found
+        for prefix in ("/v1/auth", "/v1/media", "/v1/news"):
+            own = await assert_docs_work_offline(client, f"{prefix}/docs")
+            assert f"{prefix}/openapi.json" in own

@@ -15,6 +15,7 @@ from services.common.app import create_service_app
 from services.common.database import Database
 from services.common.problems import PROBLEM_JSON, NotFound
 from services.common.settings import ServiceSettings
+from tests.docs_support import assert_docs_work_offline
 
 router = APIRouter(prefix="/v1/demo")
 
@@ -82,14 +83,15 @@ async def test_validation_errors_are_problems_naming_each_field(client: httpx.As
     assert {error["field"] for error in body["errors"]} == {"name", "count"}
 
 
-async def test_malformed_json_is_a_validation_problem(client: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_a_json_invalid_problem(client: httpx.AsyncClient) -> None:
+    # Not a 422: no field is wrong, the body as a whole does not parse (json_invalid).
     response = await client.post(
         "/v1/demo/echo",
         content=b'{"name": "ab", "count": ',
         headers={"content-type": "application/json"},
     )
-    assert response.status_code == 422
-    assert response.json()["code"] == "validation_error"
+    assert response.status_code == 400
+    assert response.json()["code"] == "json_invalid"
 
 
 async def test_invalid_utf8_is_a_validation_problem(client: httpx.AsyncClient) -> None:
@@ -203,3 +205,91 @@ async def test_a_database_out_of_reach_is_a_503_not_a_500(
     if status == 503:
         assert response.json()["code"] == "service_unavailable"
         assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "fields"),
+    [
+        ({"Origin": "https://evil.example"}, ["Origin"]),
+        (
+            {"Origin": "https://app.example", "Access-Control-Request-Method": "TRACE"},
+            ["Access-Control-Request-Method"],
+        ),
+        (
+            {
+                "Origin": "https://app.example",
+                "Access-Control-Request-Headers": "content-type, x-custom",
+            },
+            ["Access-Control-Request-Headers"],
+        ),
+        (
+            {"Origin": "https://evil.example", "Access-Control-Request-Method": "TRACE"},
+            ["Origin", "Access-Control-Request-Method"],
+        ),
+    ],
+)
+async def test_a_refused_preflight_is_a_problem_naming_what_was_refused(
+    client: httpx.AsyncClient, headers: dict[str, str], fields: list[str]
+) -> None:
+    response = await client.options(
+        "/v1/demo/echo", headers={"Access-Control-Request-Method": "POST", **headers}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body = response.json()
+    assert body["code"] == "cors_rejected"
+    assert [error["field"] for error in body["errors"]] == fields
+    refused = {
+        "Origin": "https://evil.example",
+        "Access-Control-Request-Method": "TRACE",
+        "Access-Control-Request-Headers": "x-custom",
+    }
+    for error in body["errors"]:
+        assert refused[error["field"]] in error["message"]
+    # An allowed origin may read why (the browser shows the body); a refused one may not.
+    allowed_origin = "Origin" not in fields
+    assert ("access-control-allow-origin" in response.headers) is allowed_origin
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"name": x}', "line 1, column 10 (character 9)"),
+        (b'{"name": "x",\n "count": }', "line 2, column 11 (character 24)"),
+        (b'{"name": "x"', "character 12"),
+    ],
+)
+async def test_malformed_json_is_a_json_invalid_problem_saying_where(
+    client: httpx.AsyncClient, body: bytes, where: str
+) -> None:
+    response = await client.post(
+        "/v1/demo/echo", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    problem = response.json()
+    assert problem["code"] == "json_invalid"
+    [error] = problem["errors"]
+    assert error["field"] == "body"
+    assert error["code"] == "json_invalid"
+    assert where in error["message"]
+
+
+async def test_a_body_that_is_not_utf8_is_a_json_invalid_problem(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/demo/echo", content=b'{"name": "\xc3("}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["code"] == "json_invalid"
+    assert problem["errors"][0]["field"] == "body"
+    assert "UTF-8" in problem["errors"][0]["message"]
+
+
+async def test_the_service_docs_work_offline(client: httpx.AsyncClient) -> None:
+    found = await assert_docs_work_offline(client, "/v1/demo/docs")
+    assert "/v1/demo/openapi.json" in found
+    missing = await client.get(found[0].rsplit("/", 1)[0] + "/index.html")
+    assert missing.status_code == 404

@@ -29,3 +29,11 @@ def test_a_time_without_offset_is_utc_where_allowed() -> None:
 def test_before_year_one_in_utc_is_a_validation_error(kind: object) -> None:
     with pytest.raises(ValidationError, match="out of range"):
         TypeAdapter(kind).validate_python(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))))
+
+
+@pytest.mark.parametrize("text", ["0.5", "1700000000", "2026-01-01", "2026-01-01 10:00:00Z"])
+def test_what_is_not_an_rfc3339_date_time_is_refused(text: str) -> None:
+    # pydantic alone reads a number as seconds since 1970; the document says date-time.
+    for annotation in (Instant, AwareInstant):
+        with pytest.raises(ValidationError):
+            TypeAdapter(annotation).validate_python(text)

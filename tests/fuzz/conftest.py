@@ -17,6 +17,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.clients.conftest import dev_server  # noqa: F401  (the merged document's run)
 from tests.conftest import TokenFactory, free_port
 from tests.security.apps import STRONG_PASSWORD, create_app, prepare, settings_for
 

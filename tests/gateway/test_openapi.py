@@ -278,9 +278,9 @@ def test_every_error_is_problem_json_with_its_codes(merge: openapi.Merge) -> Non
     examples = register["422"]["content"][PROBLEM_JSON]["examples"]
     assert examples["validation_error"]["value"]["errors"][0]["field"] == "email"
     assert examples["weak_password"]["value"]["errors"][0]["code"] == "too_short"
-    # Any body may be too large or carry text that is not Unicode.
+    # Any body may be too large, not parse (json_invalid) or carry text that is not Unicode.
     assert _codes(register["413"]) == ["payload_too_large"]
-    assert _codes(register["400"]) == ["invalid_text"]
+    assert _codes(register["400"]) == ["invalid_text", "json_invalid"]
     assert register["409"]["description"] == "Conflict: code `conflict`"
     # The route forgot the 401 its required token implies; the merge adds it, with the header.
     me = document["paths"]["/v1/auth/me"]["get"]["responses"]["401"]
@@ -391,3 +391,17 @@ def test_cli_prints_the_document(
     assert printed["paths"] == committed["paths"]
     assert main(["openapi", "--docs"]) == 0
     assert "SwaggerUIBundle" in capsys.readouterr().out
+
+
+def test_every_operation_with_a_body_documents_the_parse_error() -> None:
+    """A body that is not JSON (or not UTF-8) is 400 json_invalid, for every operation."""
+    document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    with_body = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    ]
+    assert len(with_body) >= 8
+    for path, method, operation in with_body:
+        assert "json_invalid" in _codes(operation["responses"]["400"]), (method, path)

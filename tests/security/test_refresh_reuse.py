@@ -1,4 +1,5 @@
-"""A refresh token is spent on use; presenting it again revokes its whole family."""
+"""A refresh token is spent on use; presenting it again revokes its whole family (beyond the
+short two-tabs grace, which tests/auth/test_refresh_grace.py covers with a frozen clock)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ async def test_reusing_a_spent_refresh_token_revokes_the_family(
     second = await _refresh(auth, first["refresh_token"])
     assert second.status_code == 200, second.text
     assert second.json()["refresh_token"] != first["refresh_token"]
+    # The holder refreshes again, so the stolen token's successor is spent: no grace applies.
+    third = await _refresh(auth, second.json()["refresh_token"])
+    assert third.status_code == 200, third.text
     # The thief replays the stolen, already spent token.
     assert_problem(await _refresh(auth, first["refresh_token"]), 401, "invalid_token")
-    # The family is dead: the legitimate holder's newer token no longer works either.
-    assert_problem(await _refresh(auth, second.json()["refresh_token"]), 401, "invalid_token")
+    # The family is dead: the legitimate holder's newest token no longer works either.
+    assert_problem(await _refresh(auth, third.json()["refresh_token"]), 401, "invalid_token")
 
 
 async def test_forged_and_truncated_refresh_tokens_are_refused(

@@ -81,6 +81,11 @@ async def test_a_token_is_asked_for_where_the_document_says(
             if declared == "none":
                 # Not looking at the token at all: a bad one changes nothing.
                 assert not _is_invalid_token(bad), (label, bad.text)
+                assert "www-authenticate" not in bad.headers, label
+            elif declared == "optional":
+                # A public read: the anonymous answer, saying why the token was ignored.
+                assert bad.status_code == anonymous.status_code, (label, bad.text)
+                assert 'error="invalid_token"' in bad.headers["www-authenticate"], label
             else:
                 assert _is_invalid_token(bad), (label, bad.text)
     if document["components"].get("securitySchemes"):

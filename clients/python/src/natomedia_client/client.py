@@ -237,7 +237,10 @@ class Client:
         params = {key: value for key, value in filters.items() if value is not None}
         cursor: str | None = None
         while True:
-            answer = self.request("GET", path, params={**params, "limit": limit, "cursor": cursor})
+            query = {**params, "limit": limit}
+            if cursor is not None:
+                query["cursor"] = cursor
+            answer = self.request("GET", path, params=query)
             parsed = _parse(page, answer)
             yield from parsed.items
             if not parsed.next_cursor or not parsed.items:

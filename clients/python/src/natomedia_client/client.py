@@ -444,6 +444,7 @@ def _checked(answer: httpx.Response) -> httpx.Response:
 
 
 def _parse(model: type[_M], answer: httpx.Response) -> _M:
+    _checked(answer)
     try:
         return model.model_validate_json(answer.content)
     except ValidationError as error:

@@ -341,6 +341,7 @@ class Mirror:
         record = self.state["videos"].get(video_id, {})
         known: dict[str, Any] = record.get("files", {})
         names = rendition_names(video.renditions)
+        self._rename_kept(folder, names, known)
         for name, rendition in names.items():
             self._ensure_file(video, folder / name, rendition, known.get(name))
         for entry in folder.iterdir():
@@ -359,6 +360,24 @@ class Mirror:
         with self._lock:
             self.state["videos"][video_id] = {"version": video.version, "files": files}
         self.save(force=False)
+
+    def _rename_kept(
+        self, folder: Path, names: dict[str, RenditionOut], known: dict[str, Any]
+    ) -> None:
+        """The server names files after the title: when it changes, rename what is already
+        here (and partial files) instead of downloading the same bytes again."""
+        previous = {entry.get("rendition"): name for name, entry in known.items()}
+        for name, rendition in names.items():
+            old = previous.get(str(rendition.id))
+            if old is None or old == name or (folder / name).exists():
+                continue
+            for suffix in ("", ".part"):
+                source = folder / (old + suffix)
+                if source.is_file():
+                    os.replace(source, folder / (name + suffix))
+                    known[name] = known.get(old, {})
+                    self.reporter.event("rename", f"{folder.name}/{old} -> {name}", file=name)
+        fsync_directory(folder)
 
     def _ensure_file(
         self, video: VideoDetail, path: Path, rendition: RenditionOut, known: Any

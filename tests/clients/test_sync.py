@@ -409,14 +409,21 @@ rendition = video.renditions[0]
 
 # An expired token still cached: the server refuses it, the client asks for a new one.
 old = api.access_token()
+# Refused twice a second apart: the server's cached and uncached checks round differently.
 deadline = time.monotonic() + 60
-while httpx.post(f"{base_url}/v1/media/videos/{video_id}/renditions/{rendition.id}/download-url",
-                 headers={"Authorization": "Bearer " + old}).status_code != 401:
+refusals = 0
+while refusals < 2:
     assert time.monotonic() < deadline, "the token never expired"
-    time.sleep(0.5)
+    answer = httpx.post(
+        f"{base_url}/v1/media/videos/{video_id}/renditions/{rendition.id}/download-url",
+        headers={"Authorization": "Bearer " + old},
+    )
+    refusals = refusals + 1 if answer.status_code == 401 else 0
+    time.sleep(1.1 if refusals else 0.5)
 api._token = _Token(old, float("inf"))
 link = api.download_url(video_id, rendition.id, fresh=True)
 assert api.access_token() != old
+assert [path for _, path, _ in seen].count("/v1/auth/token") == 2
 print("token-renewed")
 
 # Half the file, then the link expires: the next attempt is refused and a new link is asked for.

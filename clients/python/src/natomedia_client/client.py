@@ -305,15 +305,19 @@ class Client:
         part = dest.with_name(dest.name + ".part")
         stale_links = 0
         broken = 0
+        reported = 0  # bytes already counted by `progress`
+
+        def advance(count: int) -> None:
+            nonlocal reported
+            reported += count
+            if progress is not None and count:
+                progress(count)
+
         while True:
             have, digest = _hash_prefix(part)
             if have > rendition.size_bytes:
                 part.unlink()
                 have, digest = 0, hashlib.sha256()
-            if have and on_resume is not None:
-                on_resume(have)
-            if progress is not None and have:
-                progress(have)
             link = self.download_url(video_id, rendition.id, fresh=stale_links > 0)
             headers = {"Accept-Encoding": "identity"}
             if have:
@@ -334,16 +338,17 @@ class Client:
                         part.unlink(missing_ok=True)
                         continue
                     _checked(answer)
-                    if answer.status_code == 200 and have:
-                        # The server sent the whole file (If-Range did not match): start over.
-                        if progress is not None:
-                            progress(-have)
+                    if answer.status_code == 200:
+                        # The whole file (the part held is not of this version): start over.
                         have, digest = 0, hashlib.sha256()
+                    elif on_resume is not None:
+                        on_resume(have)
+                    advance(have - reported)
                     header_digest = _repr_digest(answer.headers.get("repr-digest"))
                     with part.open("r+b" if have else "wb") as output:
                         output.seek(have)
                         output.truncate()
-                        _copy(answer, output, digest, progress, max_bytes_per_second)
+                        _copy(answer, output, digest, advance, max_bytes_per_second)
                         output.flush()
                         os.fsync(output.fileno())
             except (httpx.TransportError, httpx.StreamError) as error:
@@ -409,7 +414,7 @@ def _copy(
     answer: httpx.Response,
     output: Any,
     digest: Any,
-    progress: Progress | None,
+    progress: Progress,
     max_bytes_per_second: float | None,
 ) -> None:
     started = time.monotonic()
@@ -418,8 +423,7 @@ def _copy(
         output.write(chunk)
         digest.update(chunk)
         sent += len(chunk)
-        if progress is not None:
-            progress(len(chunk))
+        progress(len(chunk))
         if max_bytes_per_second:
             ahead = sent / max_bytes_per_second - (time.monotonic() - started)
             if ahead > 0:

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -378,7 +379,7 @@ def test_metadata_edit_removed_rendition_and_withdrawal(partner: Partner, tmp_pa
     assert_mirrored(mirror, catalogue(partner, tag=tag))
 
 
-def test_a_429_storm_with_tokens_expiring(partner: Partner, tmp_path: Path) -> None:
+def test_a_429_storm(partner: Partner, tmp_path: Path) -> None:
     tag = f"storm-{uuid.uuid4().hex[:6]}"
     for number in range(12):
         ingest(partner, tmp_path, 5_000, "--title", f"Storm {number}", "--tag", tag)
@@ -494,3 +495,37 @@ def test_usage_and_credential_errors_exit_2(partner: Partner, tmp_path: Path) ->
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_progress_bars_on_a_terminal_and_log_lines_otherwise(
+    partner: Partner, tmp_path: Path
+) -> None:
+    tag = f"tty-{uuid.uuid4().hex[:6]}"
+    ingest(partner, tmp_path, 400_000, "--title", "On a terminal", "--tag", tag)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [partner.sync, tmp_path / "tty", "--tag", tag, "--max-rate", "400000"],
+        env={**sync_env(partner), "TERM": "xterm", "COLUMNS": "120"},
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    screen = b""
+    with contextlib.suppress(OSError):  # EIO once the process has gone
+        while chunk := os.read(controller, 65536):
+            screen += chunk
+    os.close(controller)
+    assert process.wait(timeout=120) == 0, screen.decode(errors="replace")
+    assert "━" in screen.decode(errors="replace")  # a rich bar
+
+    plain = subprocess.run(
+        [partner.sync, tmp_path / "plain", "--tag", tag],
+        env=sync_env(partner),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "━" not in plain.stdout + plain.stderr
+    assert plain.stdout.splitlines()[-1].endswith("mirror complete")

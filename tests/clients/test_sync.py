@@ -233,6 +233,19 @@ def test_package_stands_alone(partner: Partner) -> None:
     assert "No module named 'services'" in imports.stderr
 
 
+def test_offline_client_behaviours(partner: Partner) -> None:
+    """Retry-After, 503 backoff, a `RateLimit` pause, problem codes, a wrong digest."""
+    result = subprocess.run(
+        [partner.python, Path(__file__).with_name("client_offline_checks.py")],
+        cwd=partner.python.parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "ok\n"
+
+
 def test_models_match_openapi() -> None:
     check = subprocess.run(
         [sys.executable, GENERATOR, "--check"],

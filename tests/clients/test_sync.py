@@ -391,6 +391,16 @@ def test_metadata_edit_removed_rendition_and_withdrawal(partner: Partner, tmp_pa
     assert len(pruned.kinds("remove")) == 1
     assert_mirrored(mirror, catalogue(partner, tag=tag))
 
+    with editor(partner) as api:
+        restored = api.post(f"/v1/media/videos/{gone}/restore")
+        assert restored.status_code == 200, restored.text
+    back = run_sync(partner, mirror, "--tag", tag)
+    assert back.code == 0, (back.events, back.stderr)
+    assert [event["video"] for event in back.kinds("restore")] == [gone]
+    assert not back.kinds("download")
+    assert not (mirror / "withdrawn" / gone).exists()
+    assert_mirrored(mirror, catalogue(partner, tag=tag))
+
 
 def test_a_429_storm(partner: Partner, tmp_path: Path) -> None:
     tag = f"storm-{uuid.uuid4().hex[:6]}"

@@ -162,27 +162,41 @@ class Client:
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send with the token, renewing it once after a 401; raise `ApiError` on failure."""
+
+        def bearer() -> dict[str, str]:
+            # Read before every attempt: after a long 429 wait the cached token may be due.
+            token = self.access_token() if authenticated else None
+            return {"Authorization": f"Bearer {token}"} if token is not None else {}
+
         renewed = False
         while True:
-            extra = dict(headers or {})
-            if authenticated:
-                token = self.access_token()
-                if token is not None:
-                    extra["Authorization"] = f"Bearer {token}"
-            answer = self._send(method, url, params=params, json=json, headers=extra)
+            answer = self._send(
+                method, url, params=params, json=json, headers=headers, extra_headers=bearer
+            )
             if answer.status_code == 401 and authenticated and self.can_renew and not renewed:
                 renewed = True
                 self.access_token(renew=True)
                 continue
             return _checked(answer)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra_headers: Callable[[], dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         """One request with retries on 429/503 and on connection failures. Not checked."""
         attempt = 0
         while True:
             self._wait_for_quota()
+            sent = dict(headers or {})
+            if extra_headers is not None:
+                sent.update(extra_headers())
             try:
-                answer = self._http.request(method, url, **kwargs)
+                answer = self._http.request(method, url, headers=sent, **kwargs)
             except httpx.TransportError as error:
                 if attempt >= self.max_retries:
                     raise ApiError("network_error", str(error) or type(error).__name__) from error

@@ -337,6 +337,11 @@ class Mirror:
             self._forget(video_id, "left the filter")
             return
         folder = self.root / video_id
+        kept = self.root / WITHDRAWN_DIR / video_id
+        if not folder.exists() and kept.is_dir():
+            # Restored: its files are checked (hashed) below instead of fetched again.
+            os.replace(kept, folder)
+            self.reporter.event("restore", f"{video_id}: published again", video=video_id)
         folder.mkdir(parents=True, exist_ok=True)
         record = self.state["videos"].get(video_id, {})
         known: dict[str, Any] = record.get("files", {})

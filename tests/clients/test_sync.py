@@ -552,3 +552,43 @@ def test_progress_bars_on_a_terminal_and_log_lines_otherwise(
     assert plain.returncode == 0, plain.stderr
     assert "━" not in plain.stdout + plain.stderr
     assert plain.stdout.splitlines()[-1].endswith("mirror complete")
+
+
+def test_filters_notice_a_video_that_leaves_them(partner: Partner, tmp_path: Path) -> None:
+    tag = f"filter-{uuid.uuid4().hex[:6]}"
+    french, _ = ingest(partner, tmp_path, 5_000, "--title", "FR", "--tag", tag, "--language", "fr")
+    english, _ = ingest(partner, tmp_path, 5_000, "--title", "EN", "--tag", tag, "--language", "en")
+    mirror = tmp_path / "mirror"
+    first = run_sync(partner, mirror, "--tag", tag, "--language", "FR")
+    assert first.code == 0, (first.events, first.stderr)
+    assert (mirror / french / "video.json").exists()
+    assert not (mirror / english).exists()
+
+    with editor(partner) as api:
+        etag = api.get(f"/v1/media/videos/{french}").headers["etag"]
+        moved = api.patch(
+            f"/v1/media/videos/{french}", json={"language": "de"}, headers={"If-Match": etag}
+        )
+        assert moved.status_code == 200, moved.text
+    second = run_sync(partner, mirror, "--tag", tag, "--language", "fr")
+    assert second.code == 0, (second.events, second.stderr)
+    assert [event["video"] for event in second.kinds("remove")] == [french]
+    assert not (mirror / french).exists()
+
+
+def test_failed_items_exit_1_and_are_retried(partner: Partner, tmp_path: Path) -> None:
+    tag = f"fail-{uuid.uuid4().hex[:6]}"
+    video, _ = ingest(partner, tmp_path, 5_000, "--title", "Blocked", "--tag", tag)
+    name = catalogue(partner, tag=tag)[0]["renditions"][0]["filename"]
+    mirror = tmp_path / "mirror"
+    # A directory where the file must go: the rename into place fails.
+    (mirror / video / name).mkdir(parents=True)
+    failed = run_sync(partner, mirror, "--tag", tag)
+    assert failed.code == 1, (failed.events, failed.stderr)
+    assert [event["video"] for event in failed.kinds("failed")] == [video]
+    assert failed.events[-1]["event"] == "summary"
+
+    (mirror / video / name).rmdir()
+    retried = run_sync(partner, mirror, "--tag", tag)
+    assert retried.code == 0, (retried.events, retried.stderr)
+    assert_mirrored(mirror, catalogue(partner, tag=tag))

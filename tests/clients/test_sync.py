@@ -468,6 +468,13 @@ after = len([s for s in seen if s[1].endswith("/download-url")])
 assert after == before + 1, (before, after)
 print("link-renewed")
 
+# The iterators follow cursors across small pages.
+articles = [article.id for article in api.articles(limit=5)]
+videos = [video.id for video in api.videos(limit=2)]
+assert len(articles) == len(set(articles)) > 5, articles
+assert len(videos) == len(set(videos)) > 2, videos
+print("iterated", len(articles))
+
 try:
     api.video("00000000-0000-0000-0000-000000000000")
 except ApiError as error:
@@ -493,7 +500,8 @@ def test_library_renews_an_expired_token_and_an_expired_link(
     assert lines[0] == "token-renewed"
     assert lines[1] == "resume 10000"
     assert lines[2] == "link-renewed"
-    assert lines[3] == "error 404 not_found"
+    assert lines[3].startswith("iterated ")
+    assert lines[4] == "error 404 not_found"
     detail = httpx.get(f"{partner.server.url}/v1/media/videos/{video}").json()
     assert sha256(dest) == detail["renditions"][0]["sha256"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import sys
 import tempfile
 import uuid
@@ -100,6 +101,26 @@ def problem_becomes_api_error() -> None:
     assert (error.status, error.code) == (410, "video_withdrawn")
 
 
+def user_tokens_are_refreshed() -> None:
+    refreshes: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/auth/token/refresh":
+            refreshes.append(json.loads(request.content)["refresh_token"])
+            pair = {"access_token": "new", "expires_in": 900, "refresh_token": "r2"}
+            return httpx.Response(200, json=pair)
+        if request.headers["authorization"] != "Bearer new":
+            return httpx.Response(401, json={"title": "x", "status": 401, "code": "invalid_token"})
+        return httpx.Response(200, json={"items": [], "next_cursor": None})
+
+    api = Client(
+        BASE, access_token="old", refresh_token="r1", transport=httpx.MockTransport(handler)
+    )
+    assert list(api.articles()) == []
+    assert list(api.articles()) == []
+    assert refreshes == ["r1"]
+
+
 def digest_mismatch_is_refused(directory: Path) -> None:
     wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
 
@@ -129,6 +150,7 @@ def raised(call: Callable[[], object]) -> ApiError:
 def main() -> int:
     retry_after_then_ratelimit_pause()
     problem_becomes_api_error()
+    user_tokens_are_refreshed()
     with tempfile.TemporaryDirectory() as directory:
         digest_mismatch_is_refused(Path(directory))
     sys.stdout.write("ok\n")

@@ -601,7 +601,13 @@ def _main(argv: Sequence[str] | None) -> int:
         except ApiError as error:
             if error.code in _CREDENTIAL_CODES or error.status in {401, 403}:
                 raise UsageError(f"credentials refused by {arguments.base_url}: {error}") from None
-            raise UsageError(f"cannot reach {arguments.base_url}: {error}") from None
+            if error.status is not None and 400 <= error.status < 500:
+                raise UsageError(
+                    f"{arguments.base_url} refused the token request: {error}"
+                ) from None
+            # Down or unreachable: a later run may well succeed, so this is a failure, not usage.
+            sys.stderr.write(f"natomedia-sync: cannot reach {arguments.base_url}: {error}\n")
+            return 1
         mirror = Mirror(
             client,
             root,

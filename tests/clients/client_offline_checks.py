@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 from natomedia_client import ApiError, Client
 from natomedia_client.models import RenditionOut
+from natomedia_client.sync import rendition_names, safe_name
 
 BASE = "http://api.test"
 VIDEO = uuid.uuid4()
@@ -147,10 +148,25 @@ def raised(call: Callable[[], object]) -> ApiError:
     raise AssertionError("no ApiError")
 
 
+def names_are_sanitised() -> None:
+    assert safe_name("../../etc/passwd", "f") == "etc_passwd"
+    assert safe_name("Sommet d'Oslo: l'été.mp4", "f") == "Sommet_d_Oslo_l_ete.mp4"
+    for hostile in ("", "..", ".bashrc", "video.json", "clip.mp4.part", "\x00\n/"):
+        assert safe_name(hostile, "fallback.mp4") in {"fallback.mp4", "bashrc"}, hostile
+    long = safe_name("a" * 400 + ".mp4", "f")
+    assert len(long) == 150
+    assert long.endswith(".mp4")
+    twins = [rendition(), rendition()]
+    names = rendition_names(twins)
+    assert len(names) == 2
+    assert sorted(names.values(), key=id) == sorted(twins, key=id)
+
+
 def main() -> int:
     retry_after_then_ratelimit_pause()
     problem_becomes_api_error()
     user_tokens_are_refreshed()
+    names_are_sanitised()
     with tempfile.TemporaryDirectory() as directory:
         digest_mismatch_is_refused(Path(directory))
     sys.stdout.write("ok\n")

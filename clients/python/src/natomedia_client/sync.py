@@ -54,8 +54,10 @@ def safe_name(name: str, fallback: str) -> str:
     no control characters, nothing reserved by this tool, at most 150 characters."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     text = _UNSAFE.sub("_", text).strip("._-")
-    stem, dot, extension = text[:150].rpartition(".")
-    text = text[:150] if not dot else f"{stem[: 150 - len(extension) - 1]}.{extension}"
+    if len(text) > 150:
+        stem, dot, extension = text.rpartition(".")
+        keep = dot and 0 < len(extension) <= 10
+        text = f"{stem[: 149 - len(extension)]}.{extension}" if keep else text[:150]
     if not text or text == SIDECAR or text.endswith(".part") or text.startswith("."):
         return fallback
     return text

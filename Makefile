@@ -28,14 +28,16 @@ test: install ## the whole suite; PostgreSQL/Redis/nginx tests skip when unreach
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check services tests bench soak
-	$(BIN)/ruff format --check services tests bench soak
+	$(BIN)/ruff check services tests bench soak clients/python
+	$(BIN)/ruff format --check services tests bench soak clients/python
 	$(BIN)/mypy
+	$(BIN)/mypy clients/python/src clients/python/tools
+	$(BIN)/python clients/python/tools/generate_models.py --check
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff check --fix services tests bench soak
-	$(BIN)/ruff format services tests bench soak
+	$(BIN)/ruff check --fix services tests bench soak clients/python
+	$(BIN)/ruff format services tests bench soak clients/python
 
 bench: install ## each service against its limits and fastapi-users; writes bench/results.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
@@ -43,8 +45,9 @@ bench: install ## each service against its limits and fastapi-users; writes benc
 bench-smoke: install ## the same harness in seconds (what CI runs); times nothing
 	$(BIN)/python bench/run.py --smoke $(BENCH_ARGS)
 
-openapi: install ## rewrite the committed API document from the code
+openapi: install ## rewrite the committed API document from the code, and the client's models
 	$(BIN)/natomedia openapi > openapi.json
+	$(BIN)/python clients/python/tools/generate_models.py
 
 # Mail and problem texts: English in the code, French in the gettext catalogue. The compiled .mo
 # is committed, so an install needs no build step; tests/common/test_translations.py fails when a

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -35,6 +36,8 @@ class DevServer:
     url: str
     mail: MailSink
     log: Path
+    # What a `natomedia` command needs to act on this server's data.
+    env: dict[str, str] = field(default_factory=dict)
 
     async def code_for(self, email: str, count: int = 1) -> str:
         mails = await self.mail.wait_for(email, count, timeout=30)
@@ -46,10 +49,12 @@ class DevServer:
 @pytest.fixture(scope="package")
 async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevServer]:
     """`natomedia dev` as users start it: migrated, demo content loaded, on a free port."""
-    directory = tmp_path_factory.mktemp("natomedia-dev")
-    sink = MailSink("127.0.0.1", free_port(), directory / "mail")
-    sink.start()
-    port = free_port()
+    async with run_dev_server(tmp_path_factory.mktemp("natomedia-dev")) as server:
+        yield server
+
+
+def server_env(directory: Path, port: int, smtp_port: int) -> dict[str, str]:
+    """The environment `natomedia` commands need to act on the server started in `directory`."""
     env = {key: value for key, value in os.environ.items() if not _foreign(key)}
     env.update(
         NATOMEDIA_ENV="development",
@@ -58,8 +63,20 @@ async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         NATOMEDIA_DATA_DIR=str(directory / "data"),
         NATOMEDIA_LOG_LEVEL="WARNING",
         SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(sink.port),
+        SMTP_PORT=str(smtp_port),
     )
+    return env
+
+
+@contextlib.asynccontextmanager
+async def run_dev_server(
+    directory: Path, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[DevServer]:
+    sink = MailSink("127.0.0.1", free_port(), directory / "mail")
+    sink.start()
+    port = free_port()
+    env = server_env(directory, port, sink.port)
+    env.update(extra_env or {})
     log = directory / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -72,7 +89,7 @@ async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_until_ready(url, process, log)
-        yield DevServer(url, sink, log)
+        yield DevServer(url, sink, log, env)
     finally:
         process.terminate()
         try:

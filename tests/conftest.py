@@ -187,8 +187,8 @@ class TokenFactory:
             session_epoch=session_epoch,
         ).token
 
-    def client(self, client_id: str = "partner-test") -> str:
-        return self.issuer.for_client(client_id).token
+    def client(self, client_id: str = "partner-test", name: str | None = None) -> str:
+        return self.issuer.for_client(client_id, name).token
 
 
 @pytest.fixture

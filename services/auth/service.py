@@ -702,4 +702,4 @@ class AuthService:
         if scope is not None and set(scope.split()) - {MEDIA_DOWNLOAD}:
             raise InvalidScope
         await self.limiter.hit(self.limits["token_client"], "token", client_id)
-        return self.issuer.for_client(client.client_id)
+        return self.issuer.for_client(client.client_id, client.name)

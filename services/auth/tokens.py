@@ -61,7 +61,9 @@ class AccessTokenIssuer:
             extra["sid"] = str(session_id)
         return self._issue(str(account_id), " ".join(scopes), extra)
 
-    def for_client(self, client_id: str) -> IssuedAccessToken:
-        return self._issue(
-            f"client:{client_id}", MEDIA_DOWNLOAD, {"client_id": client_id, "email_verified": False}
-        )
+    def for_client(self, client_id: str, name: str | None = None) -> IssuedAccessToken:
+        # The name rides along so media's download audit can say who, without asking auth.
+        extra: dict[str, object] = {"client_id": client_id, "email_verified": False}
+        if name:
+            extra["client_name"] = name
+        return self._issue(f"client:{client_id}", MEDIA_DOWNLOAD, extra)

@@ -181,8 +181,7 @@ async def list_downloads(
             rendition_id=grant.rendition_id,
             subject=grant.subject,
             client_id=grant.client_id,
-            # Client names live in the auth service's database, which media never reads.
-            client_name=None,
+            client_name=grant.client_name,
             granted_at=grant.granted_at,
             expires_at=grant.expires_at,
         )

@@ -111,6 +111,8 @@ class DownloadGrant(UUIDPrimaryKey, Base):
     video_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
     subject: Mapped[str] = mapped_column(String(200), index=True)
     client_id: Mapped[str | None] = mapped_column(String(200))
+    # As the partner's token named its client when the link was granted.
+    client_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     token_id: Mapped[str] = mapped_column(String(100))
     client_address: Mapped[str | None] = mapped_column(String(64))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -220,7 +220,7 @@ class VideoDownload(BaseModel):
     subject: str = Field(description="The account id or `client:<id>` the URL was issued to")
     client_id: str | None = Field(description="The API client, for partner tokens")
     client_name: str | None = Field(
-        description="The client's name when media knows it; otherwise read `client_id`"
+        description="The API client's name when the link was granted, for partner tokens"
     )
     granted_at: datetime
     expires_at: datetime

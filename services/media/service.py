@@ -342,6 +342,12 @@ def check_may_download(principal: Principal) -> None:
         raise DownloadNotAllowed("email_not_verified")
 
 
+def _client_name(principal: Principal) -> str | None:
+    """The partner client's name its token carries (tokens issued before it carried none)."""
+    name = principal.claims.get("client_name") if principal.is_client else None
+    return name[:100] if isinstance(name, str) and name else None
+
+
 async def issue_download_url(
     session: AsyncSession,
     *,
@@ -387,6 +393,7 @@ async def issue_download_url(
             video_id=video_id,
             subject=principal.subject,
             client_id=principal.client_id,
+            client_name=_client_name(principal),
             token_id=principal.token_id,
             client_address=client_address,
             granted_at=now,

@@ -729,6 +729,7 @@ async def test_client_lifecycle_and_client_credentials(
     assert form.headers["cache-control"] == "no-store"
     token_claims = claims(token["access_token"])
     assert token_claims["client_id"] == client_id
+    assert token_claims["client_name"] == "Broadcaster"  # for media's download audit
     assert token_claims["scope"] == "media:download"
 
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()

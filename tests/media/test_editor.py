@@ -158,7 +158,7 @@ async def test_downloads_of_a_video_name_who_obtained_links(
     await signed_url(client, clip, tokens)
     partner = await client.post(
         f"/v1/media/videos/{clip.video_id}/renditions/{clip.rendition_id}/download-url",
-        headers={"Authorization": f"Bearer {tokens.client('bbc')}"},
+        headers={"Authorization": f"Bearer {tokens.client('bbc', 'BBC evening news')}"},
     )
     response = await client.get(
         f"/v1/media/videos/{clip.video_id}/downloads", headers=editor(tokens)
@@ -168,10 +168,10 @@ async def test_downloads_of_a_video_name_who_obtained_links(
     assert partner.status_code == 200
     assert len(items) == 2
     # The test clock stands still: both grants share an instant, so compare without order.
-    assert {(item["subject"].startswith("client:"), item["client_id"]) for item in items} == {
-        (True, "bbc"),
-        (False, None),
-    }
+    assert {
+        (item["subject"].startswith("client:"), item["client_id"], item["client_name"])
+        for item in items
+    } == {(True, "bbc", "BBC evening news"), (False, None, None)}
     for item in items:
         assert set(item) == {
             "rendition_id", "subject", "client_id", "client_name", "granted_at", "expires_at"

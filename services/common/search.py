@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Double, Subquery, TableClause, func, literal_column, select
 
 MAX_TERMS = 16
 MAX_TERM_LENGTH = 64
@@ -54,3 +58,37 @@ def fold_accents(text: str) -> str:
     `unaccent` extension (which needs a superuser to install and is not immutable)."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def postgres_matches(
+    key: ColumnElement[Any], vector: ColumnElement[Any], weights: Any, terms: list[str], label: str
+) -> Subquery:
+    """(`label`, rank) of the rows whose tsvector holds every term, ranked by `ts_rank`."""
+    query = func.websearch_to_tsquery(literal_column("'english'::regconfig"), quoted(terms))
+    return (
+        select(key.label(label), func.ts_rank(weights, vector, query).cast(Double()).label("rank"))
+        .where(vector.op("@@")(query))
+        .subquery("matches")
+    )
+
+
+def sqlite_matches(
+    fts: TableClause,
+    key: ColumnElement[Any],
+    weights: Sequence[float],
+    terms: list[str],
+    label: str,
+) -> Subquery:
+    """(`label`, rank) of the FTS5 rows matching every term; `weights` per column, in order.
+
+    FTS5 functions and MATCH take the table itself as their first operand; bm25 is
+    lower-is-better, so its negation ranks best first.
+    """
+    table_ref: ColumnElement[Any] = literal_column(fts.name)
+    rank = -func.bm25(table_ref, *weights)
+    return (
+        select(key.label(label), rank.cast(Double()).label("rank"))
+        .select_from(fts)
+        .where(table_ref.op("MATCH")(quoted(terms)))
+        .subquery("matches")
+    )

@@ -16,21 +16,23 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
-    Double,
     Subquery,
     Uuid,
     column,
     delete,
-    func,
     insert,
     literal_column,
-    select,
     table,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.search import fold_accents, quoted, search_terms
+from services.common.search import (
+    fold_accents,
+    postgres_matches,
+    search_terms,
+    sqlite_matches,
+)
 
 # Title and tags, description, shot list, transcript: the same relative weights on both engines.
 TITLE_WEIGHT, DESCRIPTION_WEIGHT, SHOT_LIST_WEIGHT, TRANSCRIPT_WEIGHT = 10.0, 4.0, 2.0, 1.0
@@ -99,15 +101,8 @@ class PostgresVideoSearch:
         await session.execute(self._update, {"id": video.id, **index_fields(video, tags)})
 
     def matches(self, terms: list[str]) -> Subquery:
-        query = func.websearch_to_tsquery(literal_column("'english'::regconfig"), quoted(terms))
-        vector = self._videos.c.search_vector
-        return (
-            select(
-                self._videos.c.id.label("video_id"),
-                func.ts_rank(self._weights, vector, query).cast(Double()).label("rank"),
-            )
-            .where(vector.op("@@")(query))
-            .subquery("matches")
+        return postgres_matches(
+            self._videos.c.id, self._videos.c.search_vector, self._weights, terms, "video_id"
         )
 
 
@@ -121,7 +116,6 @@ class SqliteVideoSearch:
         column("shot_list"),
         column("transcript"),
     )
-    _table: ColumnElement[Any] = literal_column("video_search")
 
     async def index(self, session: AsyncSession, video: Searchable, tags: Sequence[str]) -> None:
         await session.execute(delete(self._fts).where(self._fts.c.video_id == video.id))
@@ -129,9 +123,8 @@ class SqliteVideoSearch:
         await session.execute(insert(self._fts).values(video_id=video.id, **values))
 
     def matches(self, terms: list[str]) -> Subquery:
-        # bm25 is lower-is-better and weighs columns in declaration order (video_id first).
-        rank = -func.bm25(
-            self._table,
+        # Weights in the columns' order (video_id first).
+        weights = (
             0.0,
             TITLE_WEIGHT,
             TITLE_WEIGHT,
@@ -139,12 +132,7 @@ class SqliteVideoSearch:
             SHOT_LIST_WEIGHT,
             TRANSCRIPT_WEIGHT,
         )
-        return (
-            select(self._fts.c.video_id.label("video_id"), rank.cast(Double()).label("rank"))
-            .select_from(self._fts)
-            .where(self._table.op("MATCH")(quoted(terms)))
-            .subquery("matches")
-        )
+        return sqlite_matches(self._fts, self._fts.c.video_id, weights, terms, "video_id")
 
 
 def video_search(dialect: str) -> VideoSearch:

@@ -16,20 +16,24 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
-    Double,
     Subquery,
     Uuid,
     column,
     delete,
-    func,
     insert,
     literal_column,
-    select,
     table,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.search import MAX_TERMS, STOP_WORDS, quoted, search_terms
+from services.common.search import (
+    MAX_TERMS,
+    STOP_WORDS,
+    postgres_matches,
+    quoted,
+    search_terms,
+    sqlite_matches,
+)
 from services.news.models import Article
 
 # Title, summary, body: the same relative weights on both engines.
@@ -63,15 +67,8 @@ class PostgresSearch:
         return None
 
     def matches(self, terms: list[str]) -> Subquery:
-        query = func.websearch_to_tsquery(literal_column("'english'::regconfig"), quoted(terms))
-        vector = self._articles.c.search_vector
-        return (
-            select(
-                self._articles.c.id.label("article_id"),
-                func.ts_rank(self._weights, vector, query).cast(Double()).label("rank"),
-            )
-            .where(vector.op("@@")(query))
-            .subquery("matches")
+        return postgres_matches(
+            self._articles.c.id, self._articles.c.search_vector, self._weights, terms, "article_id"
         )
 
 
@@ -85,8 +82,6 @@ class SqliteSearch:
         column("summary"),
         column("body"),
     )
-    # FTS5 functions and MATCH take the table itself as their first operand.
-    _table: ColumnElement[Any] = literal_column("article_search")
 
     async def index(self, session: AsyncSession, article: Article) -> None:
         await self.remove(session, article.id)
@@ -103,14 +98,9 @@ class SqliteSearch:
         await session.execute(delete(self._fts).where(self._fts.c.article_id == article_id))
 
     def matches(self, terms: list[str]) -> Subquery:
-        # bm25 is lower-is-better and weighs columns in declaration order (article_id first).
-        rank = -func.bm25(self._table, 0.0, TITLE_WEIGHT, SUMMARY_WEIGHT, BODY_WEIGHT)
-        return (
-            select(self._fts.c.article_id.label("article_id"), rank.cast(Double()).label("rank"))
-            .select_from(self._fts)
-            .where(self._table.op("MATCH")(quoted(terms)))
-            .subquery("matches")
-        )
+        # Weights in the columns' order (article_id first).
+        weights = (0.0, TITLE_WEIGHT, SUMMARY_WEIGHT, BODY_WEIGHT)
+        return sqlite_matches(self._fts, self._fts.c.article_id, weights, terms, "article_id")
 
 
 def search_index(dialect: str) -> SearchIndex:

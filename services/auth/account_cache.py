@@ -34,6 +34,7 @@ from services.common.bounded import keep_newest
 from services.common.database import after_commit
 from services.common.revocation import CHANNEL as REVOCATION_CHANNEL
 from services.common.revocation import is_revocation_message
+from services.common.tasks import cancel_and_wait
 
 logger = logging.getLogger("natomedia.auth.account_cache")
 
@@ -141,11 +142,8 @@ class AccountChangeFeed:
             self._listener = asyncio.create_task(self._listen(), name="auth-account-changes")
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await cancel_and_wait(self._listener)
+        self._listener = None
         if self._client is not None:
             await self._client.aclose()
 

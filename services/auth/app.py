@@ -29,6 +29,7 @@ from services.common.jwt import TokenVerifier
 from services.common.ratelimit import RateLimiter
 from services.common.revocation import RevocationPublisher
 from services.common.settings import dev_secret
+from services.common.tasks import cancel_and_wait
 
 # How often the sessions' client addresses past their retention are cleared.
 ADDRESS_PURGE_INTERVAL_SECONDS = 3600.0
@@ -121,9 +122,7 @@ def create_app(
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            await cancel_and_wait(purger)
             if task is not None:
                 # Cancelling mid-round can strand a database connection; let the round end.
                 sender.stop()

@@ -33,6 +33,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from services.common.jwt import Principal
+from services.common.tasks import cancel_and_wait
 
 logger = logging.getLogger("natomedia.revocation")
 
@@ -179,11 +180,8 @@ class RevocationWatch:
             await asyncio.wait_for(self._tried.wait(), wait_seconds)
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await cancel_and_wait(self._listener)
+        self._listener = None
         if self._client is not None:
             await self._client.aclose()
 
@@ -327,11 +325,8 @@ class RevocationPublisher:
             self._retrier = asyncio.create_task(self._retry(), name="revocation-retry")
 
     async def stop(self) -> None:
-        if self._retrier is not None:
-            self._retrier.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retrier
-            self._retrier = None
+        await cancel_and_wait(self._retrier)
+        self._retrier = None
         if self._client is not None:
             await self._client.aclose()
 

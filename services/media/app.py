@@ -16,6 +16,7 @@ from services.common.database import Database
 from services.common.jwt import TokenVerifier
 from services.common.ratelimit import RateLimiter
 from services.common.security import build_token_verifier
+from services.common.tasks import cancel_and_wait
 from services.media.config import MediaSettings
 from services.media.delivery import RenditionFiles
 from services.media.editor_router import router as editor_router
@@ -64,9 +65,7 @@ def create_app(
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     app = create_service_app(
         title="NATO Multimedia: media",

@@ -5,6 +5,7 @@ Functions here flush and never commit; the request (or command) that calls them 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,11 +48,12 @@ class ArticleQuery:
     cursor: str | None = None
 
 
+# Drafts may have no publication time yet; editors see them placed by their creation.
+_EDITOR_SORT_KEY: ColumnElement[Any] = func.coalesce(Article.published_at, Article.created_at)
+
+
 def _sort_key(include_drafts: bool) -> ColumnElement[Any]:
-    # Drafts may have no publication time yet; editors see them placed by their creation.
-    if include_drafts:
-        return func.coalesce(Article.published_at, Article.created_at)
-    return Article.published_at.expression
+    return _EDITOR_SORT_KEY if include_drafts else Article.published_at.expression
 
 
 def _before(key: ColumnElement[Any], at: datetime, article_id: uuid.UUID) -> ColumnElement[bool]:
@@ -100,7 +102,8 @@ class ListedArticle:
     tags: list[str]
 
 
-def _tags_column(dialect: str) -> ColumnElement[list[str]]:
+@functools.cache
+def _tags_column(dialect: str) -> ColumnElement[Any]:
     """Each listed article's tags in editor order, read in the listing's own statement."""
     in_order = (
         select(ArticleTag.tag)

@@ -230,3 +230,30 @@ async def test_the_rule_holds_with_the_cache_on_or_off(
         assert "x-accel-expires" not in mine.headers
         # After an editor's read, anonymous callers still see no draft.
         assert (await client.get(ARTICLES)).content == anonymous.content
+
+
+@pytest.mark.parametrize("kind", ["editor", "reader", "failing"])
+async def test_a_token_is_verified_once_per_request(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    editor: Editor,
+    tokens: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    await editor.create(title="Public piece", **published(1))
+    token = {"editor": editor.token, "reader": tokens.account(), "failing": "not-a-token"}[kind]
+    verifier = app.state.token_verifier
+    calls: list[str] = []
+    verify = verifier.verify
+
+    async def counted(credentials: str) -> Any:
+        calls.append(credentials)
+        return await verify(credentials)
+
+    monkeypatch.setattr(verifier, "verify", counted)
+    app.state.public_cache.clear()
+    # Not served from the cache: the route runs, and its dependency reads the same token.
+    response = await client.get(ARTICLES, headers=_bearer(token))
+    assert response.status_code == 200
+    assert calls == [token]

@@ -6,11 +6,18 @@ than sending bytes, so a response a route marks public is kept, as sent, for abo
 and replayed to later anonymous requests for the same path and query. A second is short enough
 that nobody notices; writes through this process clear it at once.
 
-What is never served from or stored in it: requests carrying `Authorization` (their answer may
-depend on who asks: editors see drafts), anything but GET, responses the route did not mark
-with `allow_public_cache`, responses that are not 200, that say `private` or `no-store`, set a
-cookie, or vary on anything but `Authorization`. A client's `Cache-Control: no-cache` skips the
-lookup. Conditional requests (`If-None-Match`, `If-Modified-Since`) are answered from the entry.
+Who is served from it (`public_reads.py`, "Tokens on public reads"): anonymous callers and
+callers whose valid token lacks the `editor` scope get the same entry, since their answer is the
+same. The token is verified (signature, revocations) before the lookup, so an editor is never
+given the public copy and never fills it, and a failing token gets the public answer marked for
+it alone (`WWW-Authenticate`, `no-store`) and stores nothing. A route that calls
+`allow_public_cache` promises that its answer is the same for all those callers.
+
+What is never served from or stored in it: editors, anything but GET, responses the route did
+not mark with `allow_public_cache`, responses that are not 200, that say `private` or
+`no-store`, set a cookie, or vary on anything but `Authorization`. A client's
+`Cache-Control: no-cache` skips the lookup. Conditional requests (`If-None-Match`,
+`If-Modified-Since`) are answered from the entry.
 When an entry expires, one request fetches a fresh copy while concurrent ones are still given the
 old one (never older than two lifetimes), so a busy page costs one query per lifetime, not one
 per connection waiting at that moment.
@@ -18,7 +25,8 @@ per connection waiting at that moment.
 The responses kept here carry `X-Accel-Expires` with the same lifetime, which is what the
 gateway's nginx caches on (and only on). nginx counts whole seconds, so its copy lives one to two
 of them: through the gateway a public read may be about three seconds old at worst, and a write
-clears this process's copy but not nginx's.
+clears this process's copy but not nginx's. nginx cannot verify tokens, so it neither serves nor
+stores anything for a request carrying one: those come here, where the check is made.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.http_cache import etag_matches
+from services.common.public_reads import CHALLENGE, Reader, reader_of, refused_headers
 
 SCOPE_KEY = "natomedia.public_cache"
 Headers = list[tuple[bytes, bytes]]
@@ -51,7 +60,7 @@ class _Ticket:
 
 
 def allow_public_cache(request: Request) -> None:
-    """Mark this response as the same for every anonymous caller, so it may be replayed."""
+    """Mark this response as the same for every caller but editors, so it may be replayed."""
     ticket = request.scope.get(SCOPE_KEY)
     if ticket is not None:
         ticket.allowed = True
@@ -114,6 +123,13 @@ class PublicCache:
             return entry
         self._refreshing.add(key)
         return None
+
+    def peek(self, key: tuple[str, bytes]) -> CachedResponse | None:
+        """The entry while it may still be served (fresh or stale), leaving refreshes to `get`."""
+        entry = self._entries.get(key)
+        if entry is None or self.monotonic() >= entry.expires + self.ttl_seconds:
+            return None
+        return entry
 
     def refreshed(self, key: tuple[str, bytes]) -> None:
         """The fetch for `key` is over, stored or not."""
@@ -214,6 +230,27 @@ def _is_fresh(
     return since is not None and entry.last_modified.replace(microsecond=0) <= since
 
 
+async def _replay(
+    send: Send,
+    entry: CachedResponse,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    *,
+    refused: bool,
+) -> None:
+    """The entry, or 304 when the client's copy is current; `refused`: marked for this caller."""
+    not_modified = bool(if_none_match or if_modified_since) and _is_fresh(
+        entry, if_none_match, if_modified_since
+    )
+    headers = entry.not_modified_headers if not_modified else entry.headers
+    # A copy either way: outer middleware appends its own headers (the request id) to the list.
+    headers = refused_headers(headers, CHALLENGE) if refused else list(headers)
+    await send(
+        {"type": "http.response.start", "status": 304 if not_modified else 200, "headers": headers}
+    )
+    await send({"type": "http.response.body", "body": b"" if not_modified else entry.body})
+
+
 class PublicCacheMiddleware:
     """Serves and fills a `PublicCache`; a write answered with success clears it."""
 
@@ -236,38 +273,43 @@ class PublicCacheMiddleware:
             return
 
         if_none_match = if_modified_since = None
-        no_cache = False
+        no_cache = has_token = False
         for name, value in scope["headers"]:
             if name == b"authorization":
-                await self.app(scope, receive, send)
-                return
-            if name == b"if-none-match":
+                has_token = True
+            elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
             elif name == b"if-modified-since":
                 if_modified_since = value.decode("latin-1")
             elif name in (b"cache-control", b"pragma") and b"no-cache" in value.lower():
                 no_cache = True
 
+        reader = Reader.PUBLIC
+        if has_token:
+            if scope["app"].state.token_verifier is None:
+                await self.app(scope, receive, send)
+                return
+            # Before any lookup: an editor must not be given the public copy, and a failing
+            # token changes the answer's headers. Each distinct token costs one signature check
+            # (the verifier keeps verified tokens); after that this is dictionary lookups.
+            reader = await reader_of(scope)
+            if reader is Reader.EDITOR:
+                await self.app(scope, receive, send)
+                return
+
         key = (scope["path"], canonical_query(scope.get("query_string", b"")))
+        if reader is Reader.REFUSED:
+            # The public answer marked for this caller; nothing it gets is stored.
+            entry = None if no_cache else self.cache.peek(key)
+            if entry is None:
+                await self.app(scope, receive, send)
+                return
+            await _replay(send, entry, if_none_match, if_modified_since, refused=True)
+            return
+
         entry = None if no_cache else self.cache.get(key)
         if entry is not None:
-            if (if_none_match or if_modified_since) and _is_fresh(
-                entry, if_none_match, if_modified_since
-            ):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 304,
-                        "headers": list(entry.not_modified_headers),
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
-                return
-            # A copy: outer middleware appends its own headers (the request id) to the list.
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": list(entry.headers)}
-            )
-            await send({"type": "http.response.body", "body": entry.body})
+            await _replay(send, entry, if_none_match, if_modified_since, refused=False)
             return
         await self._fill(key, scope, receive, send)
 

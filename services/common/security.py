@@ -26,6 +26,7 @@ from fastapi.openapi.models import (
 from fastapi.openapi.models import SecurityBase as SecuritySchemeModel
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
+from starlette.types import Scope
 
 from services.common import scopes
 from services.common.jwt import Principal, TokenError, TokenVerifier, http_jwks_fetcher
@@ -60,23 +61,59 @@ class AuthorizationHeader(Scheme):
         return request.headers.get("authorization")
 
 
-async def _principal_from_header(request: Request, authorization: str | None) -> Principal | None:
+# What reading a request's bearer token came to, kept in its ASGI scope: the public cache reads
+# the token before replaying anything (an editor must bypass it, a failing token changes the
+# answer's headers), and the route's dependency then reuses that outcome instead of redoing it.
+_OUTCOME_KEY = "natomedia.bearer"
+_REFUSED = object()
+
+
+def _bearer_credentials(authorization: str | None) -> str | None:
     # The same parsing as FastAPI's HTTPBearer: a missing or non-bearer header means no token.
     scheme, _, credentials = (authorization or "").partition(" ")
     credentials = credentials.strip()
     if not (scheme and credentials) or scheme.lower() != "bearer":
         return None
-    state = request.app.state
+    return credentials
+
+
+async def _verify(state: Any, token: str) -> Principal | None:
+    """The token's principal, or None when it fails."""
     verifier: TokenVerifier = state.token_verifier
     try:
-        principal = await verifier.verify(credentials)
-    except TokenError as exc:
-        raise InvalidToken from exc
+        principal = await verifier.verify(token)
+    except TokenError:
+        return None
     # After the verifier's cache, so a token revoked after its first use is refused too.
     revocations: Revocations | None = getattr(state, "revocations", None)
     if revocations is not None and revocations.refuses_token(principal):
-        raise InvalidToken
+        return None
     return principal
+
+
+async def scope_principal(scope: Scope) -> Principal | None:
+    """Who the request's bearer token speaks for; None without one. A token that fails (forged,
+    expired, revoked) raises `InvalidToken`. Verified once per request, whoever asks first."""
+    outcome = scope.get(_OUTCOME_KEY)
+    if outcome is None:
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        token = _bearer_credentials(authorization)
+        if token is None:
+            outcome = False
+        else:
+            outcome = await _verify(scope["app"].state, token) or _REFUSED
+        scope[_OUTCOME_KEY] = outcome
+    if outcome is _REFUSED:
+        raise InvalidToken
+    return outcome if isinstance(outcome, Principal) else None
+
+
+async def _principal_from_header(request: Request) -> Principal | None:
+    return await scope_principal(request.scope)
 
 
 # The scheme is the dependency itself: one node in FastAPI's dependency graph per route, not a
@@ -85,7 +122,7 @@ class BearerPrincipal(Scheme):
     """Who the bearer token speaks for; no token is a 401."""
 
     async def __call__(self, request: Request) -> Principal:
-        found = await _principal_from_header(request, request.headers.get("authorization"))
+        found = await _principal_from_header(request)
         if found is None:
             raise InvalidToken("An access token is required.")
         return found
@@ -95,7 +132,7 @@ class OptionalBearerPrincipal(Scheme):
     """Who the bearer token speaks for, None without one; a bad token is still a 401."""
 
     async def __call__(self, request: Request) -> Principal | None:
-        return await _principal_from_header(request, request.headers.get("authorization"))
+        return await _principal_from_header(request)
 
 
 principal = BearerPrincipal(HTTPBearer(bearerFormat="JWT"), BEARER_AUTH)

@@ -8,13 +8,9 @@ from fastapi import Depends, Security
 
 from services.common import scopes
 from services.common.jwt import Principal
-from services.common.public_reads import public_reader
+from services.common.public_reads import is_editor, public_reader
 from services.common.security import principal
 from services.news.exceptions import EditorRequired
-
-
-def is_editor(caller: Principal | None) -> bool:
-    return caller is not None and scopes.EDITOR in caller.scopes
 
 
 async def editor(caller: Annotated[Principal, Depends(principal)]) -> Principal:

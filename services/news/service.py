@@ -5,13 +5,15 @@ Functions here flush and never commit; the request (or command) that calls them 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import JSON, ColumnElement, Select, String, and_, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -46,11 +48,12 @@ class ArticleQuery:
     cursor: str | None = None
 
 
+# Drafts may have no publication time yet; editors see them placed by their creation.
+_EDITOR_SORT_KEY: ColumnElement[Any] = func.coalesce(Article.published_at, Article.created_at)
+
+
 def _sort_key(include_drafts: bool) -> ColumnElement[Any]:
-    # Drafts may have no publication time yet; editors see them placed by their creation.
-    if include_drafts:
-        return func.coalesce(Article.published_at, Article.created_at)
-    return Article.published_at.expression
+    return _EDITOR_SORT_KEY if include_drafts else Article.published_at.expression
 
 
 def _before(key: ColumnElement[Any], at: datetime, article_id: uuid.UUID) -> ColumnElement[bool]:
@@ -99,17 +102,22 @@ class ListedArticle:
     tags: list[str]
 
 
-async def _tags_of(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    tags: dict[uuid.UUID, list[str]] = {article_id: [] for article_id in ids}
-    if ids:
-        rows = await session.execute(
-            select(ArticleTag.article_id, ArticleTag.tag)
-            .where(ArticleTag.article_id.in_(ids))
-            .order_by(ArticleTag.article_id, ArticleTag.position)
-        )
-        for article_id, tag in rows:
-            tags[article_id].append(tag)
-    return tags
+@functools.cache
+def _tags_column(dialect: str) -> ColumnElement[Any]:
+    """Each listed article's tags in editor order, read in the listing's own statement."""
+    in_order = (
+        select(ArticleTag.tag)
+        .where(ArticleTag.article_id == Article.id)
+        .order_by(ArticleTag.position)
+        .correlate(Article)
+    )
+    if dialect == "postgresql":
+        return type_coerce(func.array(in_order.scalar_subquery()), ARRAY(String))
+    # SQLite has no arrays: a JSON array, aggregated in the order of the inner select.
+    ordered = in_order.subquery()
+    return type_coerce(
+        select(func.json_group_array(ordered.c.tag)).select_from(ordered).scalar_subquery(), JSON
+    )
 
 
 async def list_articles(
@@ -118,7 +126,8 @@ async def list_articles(
     """A page, newest first; with `q`, best match first. Keyset cursors, so inserts never
     shift a page under a reader."""
     key = _sort_key(query.include_drafts)
-    statement = select(*SUMMARY_COLUMNS)
+    dialect = session.get_bind().dialect.name
+    statement = select(*SUMMARY_COLUMNS, _tags_column(dialect).label("tags"))
     if not query.include_drafts:
         statement = statement.where(Article.status == "published")
     if query.tag is not None:
@@ -157,7 +166,6 @@ async def list_articles(
     rows = (await session.execute(statement.limit(query.limit + 1))).all()
 
     page = rows[: query.limit]
-    tags = await _tags_of(session, [row.id for row in page])
     articles = [
         ListedArticle(
             id=row.id,
@@ -170,7 +178,7 @@ async def list_articles(
             location=row.location,
             language=row.language,
             related_video_ids=row.related_video_ids,
-            tags=tags[row.id],
+            tags=row.tags,
         )
         for row in page
     ]

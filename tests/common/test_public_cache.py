@@ -165,6 +165,8 @@ async def test_entries_expire(
 async def test_requests_with_authorization_neither_read_nor_fill_it(
     client: httpx.AsyncClient, backend: Backend
 ) -> None:
+    # This app verifies no tokens, so it cannot tell a reader from an editor. The services do:
+    # tests/news/test_public_cache.py and tests/media/test_public_cache.py.
     bearer = {"Authorization": "Bearer whatever"}
     await client.get(PAGE, headers=bearer)
     await client.get(PAGE)  # not filled by the authenticated request: runs the route

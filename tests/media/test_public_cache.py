@@ -14,6 +14,10 @@ from tests.media.conftest import Catalogue
 from tests.public_cache_support import Monotonic, counted_queries
 
 
+def _without_request_id(headers: httpx.Headers) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name != "x-request-id"}
+
+
 async def rename_behind_the_apps_back(app: FastAPI, title: str) -> None:
     database: Database = app.state.database
     async with database.sessionmaker() as session:
@@ -39,18 +43,35 @@ async def test_a_repeated_public_read_does_not_touch_the_database(
 
 
 @pytest.mark.usefixtures("monotonic")
-async def test_authenticated_reads_always_go_to_the_database(
+async def test_a_token_without_the_editor_scope_is_served_the_same_entry(
     app: FastAPI, client: httpx.AsyncClient, catalogue: Catalogue, tokens: TokenFactory
 ) -> None:
     video_id = await catalogue.add_video("Original")
     path = f"/v1/media/videos/{video_id}"
-    bearer = {"Authorization": f"Bearer {tokens.account()}"}
+    anonymous = await client.get(path)
+    await rename_behind_the_apps_back(app, "Renamed")
+    for token in (tokens.account(), tokens.client()):
+        with counted_queries(app) as statements:
+            reader = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert statements == []
+        assert reader.content == anonymous.content
+        assert _without_request_id(reader.headers) == _without_request_id(anonymous.headers)
+
+
+@pytest.mark.usefixtures("monotonic")
+async def test_editors_always_go_to_the_database(
+    app: FastAPI, client: httpx.AsyncClient, catalogue: Catalogue, tokens: TokenFactory
+) -> None:
+    video_id = await catalogue.add_video("Original")
+    path = f"/v1/media/videos/{video_id}"
+    editor = {"Authorization": f"Bearer {tokens.account(roles=('editor',))}"}
     await client.get(path)
     await rename_behind_the_apps_back(app, "Renamed")
     with counted_queries(app) as statements:
-        authenticated = await client.get(path, headers=bearer)
+        authenticated = await client.get(path, headers=editor)
     assert statements
     assert authenticated.json()["title"] == "Renamed"
+    assert "x-accel-expires" not in authenticated.headers
     assert (await client.get(path)).json()["title"] == "Original"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,9 +11,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from services.common.clock import FrozenClock
 from services.common.database import Database
 from services.common.public_cache import PublicCache
+from services.common.revocation import Revocations
+from services.news.app import create_app
+from services.news.config import NewsSettings
 from services.news.models import Article
+from tests.conftest import TokenFactory
 from tests.news.conftest import Editor
 from tests.public_cache_support import Monotonic, counted_queries
 
@@ -120,3 +126,134 @@ async def test_a_draft_is_never_kept(
     assert (await client.get(path, headers=editor.headers)).status_code == 200
     assert (await client.get(path)).status_code == 404
     assert len(app.state.public_cache) == 0
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _shared_headers(response: httpx.Response) -> dict[str, str]:
+    return {name: value for name, value in response.headers.items() if name != "x-request-id"}
+
+
+@pytest.mark.usefixtures("monotonic")
+async def test_a_reader_with_a_token_is_served_the_anonymous_entry(
+    app: FastAPI, client: httpx.AsyncClient, editor: Editor, tokens: TokenFactory
+) -> None:
+    article = await editor.create(title="Ministers meet", **published(1))
+    await editor.create(title="Secret draft")
+    readers = [tokens.account(), tokens.account(verified=False), tokens.client()]
+    for path in (
+        f"{ARTICLES}?limit=20",
+        f"{ARTICLES}/{article['slug']}",
+        "/v1/news/feed.json",
+        "/v1/news/feed.atom",
+    ):
+        anonymous = await client.get(path)
+        assert anonymous.status_code == 200
+        for token in readers:
+            with counted_queries(app) as statements:
+                reader = await client.get(path, headers=_bearer(token))
+            assert statements == [], path
+            assert reader.content == anonymous.content, path
+            assert _shared_headers(reader) == _shared_headers(anonymous), path
+        # And the other way round: an entry a reader filled is the one anonymous callers get.
+        app.state.public_cache.clear()
+        filled = await client.get(path, headers=_bearer(readers[0]))
+        with counted_queries(app) as statements:
+            again = await client.get(path)
+        assert statements == [], path
+        assert again.content == filled.content == anonymous.content, path
+
+
+@pytest.mark.usefixtures("monotonic")
+async def test_a_failing_token_gets_the_public_answer_marked_and_never_kept(
+    app: FastAPI, client: httpx.AsyncClient, editor: Editor, tokens: TokenFactory
+) -> None:
+    await editor.create(title="Public piece", **published(1))
+    await editor.create(title="Secret draft")
+    cache: PublicCache = app.state.public_cache
+    account = uuid.uuid4()
+    revoked = tokens.account(account_id=account, roles=("editor",))
+    revocations = Revocations()
+    revocations.end_sessions(str(account), 1)  # what ending the account's sessions publishes
+    app.state.revocations = revocations
+    for token in ("not-a-token", revoked):
+        cache.clear()
+        # Nothing kept yet: the route answers, and what it answers is not stored.
+        first = await client.get(ARTICLES, headers=_bearer(token))
+        assert len(cache) == 0
+        anonymous = await client.get(ARTICLES)
+        # Kept now by the anonymous read: the marked copy comes from it, without a query.
+        with counted_queries(app) as statements:
+            second = await client.get(ARTICLES, headers=_bearer(token))
+        assert statements == []
+        for stale in (first, second):
+            assert stale.status_code == 200
+            assert stale.content == anonymous.content
+            assert [item["title"] for item in stale.json()["items"]] == ["Public piece"]
+            assert stale.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+            assert stale.headers["cache-control"] == "no-store"
+            assert "x-accel-expires" not in stale.headers
+        assert "www-authenticate" not in anonymous.headers
+
+
+@pytest.mark.parametrize("seconds", [1.0, 0.0])
+async def test_the_rule_holds_with_the_cache_on_or_off(
+    settings: NewsSettings, clock: FrozenClock, tokens: TokenFactory, seconds: float
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"public_cache_seconds": seconds}),
+        clock=clock,
+        token_verifier=tokens.verifier(),
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        assert (app.state.public_cache is None) == (seconds == 0)
+        writer = Editor(client, tokens.account(roles=("editor",)))
+        await writer.create(title="Public piece", **published(1))
+        await writer.create(title="Secret draft")
+        anonymous = await client.get(ARTICLES)
+        reader = await client.get(ARTICLES, headers=_bearer(tokens.account()))
+        failing = await client.get(ARTICLES, headers=_bearer("not-a-token"))
+        mine = await client.get(ARTICLES, headers=writer.headers)
+        titles = [item["title"] for item in anonymous.json()["items"]]
+        assert titles == ["Public piece"]
+        assert reader.content == failing.content == anonymous.content
+        assert _shared_headers(reader) == _shared_headers(anonymous)
+        assert failing.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        assert failing.headers["cache-control"] == "no-store"
+        assert {item["title"] for item in mine.json()["items"]} == {"Public piece", "Secret draft"}
+        assert mine.headers["cache-control"] == "private, no-store"
+        assert "x-accel-expires" not in mine.headers
+        # After an editor's read, anonymous callers still see no draft.
+        assert (await client.get(ARTICLES)).content == anonymous.content
+
+
+@pytest.mark.parametrize("kind", ["editor", "reader", "failing"])
+async def test_a_token_is_verified_once_per_request(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    editor: Editor,
+    tokens: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    await editor.create(title="Public piece", **published(1))
+    token = {"editor": editor.token, "reader": tokens.account(), "failing": "not-a-token"}[kind]
+    verifier = app.state.token_verifier
+    calls: list[str] = []
+    verify = verifier.verify
+
+    async def counted(credentials: str) -> Any:
+        calls.append(credentials)
+        return await verify(credentials)
+
+    monkeypatch.setattr(verifier, "verify", counted)
+    app.state.public_cache.clear()
+    # Not served from the cache: the route runs, and its dependency reads the same token.
+    response = await client.get(ARTICLES, headers=_bearer(token))
+    assert response.status_code == 200
+    assert calls == [token]

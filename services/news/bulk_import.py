@@ -108,8 +108,8 @@ def _items(path: Path) -> Iterator[tuple[int, Any]]:
                 count += 1
                 yield count, item
     except ijson.JSONError as exc:
-        where = f"after article {count}" if count else "before the first article"
-        raise ImportFileError([f"{path}: not valid JSON {where}: {_parser_message(exc)}"]) from exc
+        problem = f"not valid JSON near article {count + 1}: {_parser_message(exc)}"
+        raise ImportFileError([f"{path}: {problem}"]) from exc
     except UnicodeDecodeError as exc:
         raise ImportFileError([f"{path}: not valid UTF-8 text: {one_line(str(exc))}"]) from exc
     except OSError as exc:
@@ -290,7 +290,7 @@ async def import_file(
     path: Path,
     *,
     now: datetime,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     progress_stream: TextIO | None = None,
 ) -> ImportResult:
     """Check everything, then write everything in one transaction, or nothing.
@@ -300,7 +300,7 @@ async def import_file(
     """
     total = check_file(path)
     result = ImportResult()
-    batches = _batches(path, batch_size)
+    batches = _batches(path, batch_size or BATCH_SIZE)
 
     def following() -> list[PreparedRow] | None:
         return next(batches, None)

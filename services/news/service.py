@@ -201,7 +201,8 @@ async def _search_articles(
         row.id: row
         for row in await session.execute(select(*SUMMARY_COLUMNS, tags).where(Article.id.in_(ids)))
     }
-    articles = _listed([rows[article_id] for article_id in ids])
+    # An article deleted between the two reads is left out rather than failing the page.
+    articles = _listed([rows[article_id] for article_id in ids if article_id in rows])
     next_cursor = None
     if len(hits) > query.limit:
         last = hits[query.limit - 1]

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import Database, utcnow
+from services.common.progress import ProgressBar
 from services.media.feed import record_change
 from services.media.ingest import (
     Probe,
@@ -34,7 +35,6 @@ from services.media.ingest import (
     rendition_label,
 )
 from services.media.models import Rendition, Video, VideoTag
-from services.media.progress import ProgressBar
 from services.media.service import normalize_tag
 from services.media.storage import Storage, StorageKeyError, check_key
 

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 
 from services.common.database import Database
 from services.common.migrations import upgrade_to_head
+from services.common.progress import ProgressBar
 from services.media import bulk_import, withdrawals
 from services.media.config import MediaSettings
 from services.media.exceptions import IngestError, VideoNotFound
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Video
-from services.media.progress import ProgressBar
 from services.media.storage import LocalStorage
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

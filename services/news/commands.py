@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.common.clock import SystemClock
 from services.common.database import Database, is_sqlite
 from services.common.migrations import upgrade_to_head
+from services.news import bulk_import
+from services.news.bulk_import import ImportFileError, ImportResult, one_line
 from services.news.config import NewsSettings
 from services.news.demo_content import DEMO_ARTICLES
 from services.news.models import Article
 from services.news.schemas import ArticleImport
-from services.news.service import ImportResult, import_articles
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _rows = TypeAdapter(list[ArticleImport])
@@ -48,61 +48,22 @@ async def seed(settings: NewsSettings) -> None:
         async with database.sessionmaker() as session, session.begin():
             if await session.scalar(select(func.count()).select_from(Article)):
                 return
-            await import_articles(session, rows, now=SystemClock().now())
+            prepared = [bulk_import.prepare(row) for row in rows]
+            await bulk_import.write_batch(
+                session, prepared, now=SystemClock().now(), result=ImportResult()
+            )
     finally:
         await database.dispose()
 
 
-class ImportFileError(Exception):
-    """The file cannot be imported; nothing was written. Each line says what is wrong."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
-
-
-def parse_import_file(path: Path) -> list[ArticleImport]:
-    """Every row checked before anything is written, so a bad row never half-imports a file."""
-    try:
-        document: Any = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ImportFileError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ImportFileError([f"{path}: not valid JSON: {exc}"]) from exc
-    if isinstance(document, dict) and isinstance(document.get("articles"), list):
-        document = document["articles"]
-    if not isinstance(document, list):
-        raise ImportFileError([f"{path}: expected a JSON list of articles"])
-    problems: list[str] = []
-    rows: list[ArticleImport] = []
-    seen: dict[str, int] = {}
-    for index, item in enumerate(document):
-        label = f"article {index + 1}"
-        if isinstance(item, dict) and isinstance(item.get("slug"), str):
-            label += f" ({item['slug']})"
-        try:
-            row = ArticleImport.model_validate(item)
-        except ValidationError as exc:
-            for error in exc.errors():
-                field = ".".join(str(part) for part in error["loc"]) or "(row)"
-                problems.append(f"{label}: {field}: {error['msg']}")
-            continue
-        if row.slug in seen:
-            problems.append(f"{label}: slug also used by article {seen[row.slug] + 1}")
-            continue
-        seen[row.slug] = index
-        rows.append(row)
-    if problems:
-        raise ImportFileError(problems)
-    return rows
-
-
-async def import_file(settings: NewsSettings, path: Path) -> ImportResult:
-    rows = parse_import_file(path)
+async def import_file(
+    settings: NewsSettings, path: Path, *, progress: TextIO | None = None
+) -> ImportResult:
     database = _database(settings)
     try:
-        async with database.sessionmaker() as session, session.begin():
-            return await import_articles(session, rows, now=SystemClock().now())
+        return await bulk_import.import_file(
+            database, path, now=SystemClock().now(), progress_stream=progress
+        )
     finally:
         await database.dispose()
 
@@ -113,19 +74,27 @@ async def cli_import(
     *,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    progress: TextIO | None = None,
 ) -> int:
     """`natomedia news import FILE.json`: insert or update articles by slug, all or nothing."""
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        result = await import_file(settings, Path(args.file))
+        result = await import_file(settings, Path(args.file), progress=progress)
     except ImportFileError as exc:
-        err.write(f"nothing imported: {len(exc.problems)} problem(s)\n")
-        for problem in exc.problems:
-            err.write(f"  {problem}\n")
+        if len(exc.problems) == 1:
+            err.write(f"nothing imported: {exc.problems[0]}\n")
+        else:
+            err.write(f"nothing imported: {len(exc.problems)} problems\n")
+            for problem in exc.problems:
+                err.write(f"  {problem}\n")
+        return 1
+    except (OSError, SQLAlchemyError) as exc:
+        # The database went away or refused a batch: the transaction is rolled back.
+        err.write(f"nothing imported: the database failed: {one_line(str(exc.__cause__ or exc))}\n")
         return 1
     out.write(
-        f"imported {result.created + result.updated + result.unchanged} article(s): "
+        f"imported {result.total} article(s): "
         f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged\n"
     )
     return 0

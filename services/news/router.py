@@ -39,6 +39,7 @@ from services.news.schemas import (
     ArticleUpdate,
     QueryText,
 )
+from services.news.search import EXACT_RANKING_LIMIT, RANKED_CANDIDATES
 
 router = APIRouter(prefix="/v1/news", tags=["news"])
 
@@ -140,7 +141,14 @@ async def list_articles(
         QueryText | None,
         Query(
             max_length=200,
-            description="Full-text search: every word must match; best matches first",
+            description=(
+                "Full-text search: every word must match; best matches first. A search "
+                f"matching at most {EXACT_RANKING_LIMIT:,} articles (with the other filters) "
+                f"ranks them all, exactly; one matching more ranks only its "
+                f"{RANKED_CANDIDATES:,} newest matches (on PostgreSQL by publication time, on "
+                f"SQLite the most recently added), so its list ends after {RANKED_CANDIDATES:,} "
+                "results."
+            ),
         ),
     ] = None,
     tag: Annotated[

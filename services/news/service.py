@@ -24,8 +24,8 @@ from services.common.problems import ProblemError
 from services.news.exceptions import ArticleNotFound, InvalidArticle
 from services.news.models import Article, ArticleTag
 from services.news.sanitise import plain_text, sanitise_html
-from services.news.schemas import ArticleCreate, ArticleImport, ArticleUpdate, normalise_tag
-from services.news.search import SearchIndex, search_index, search_terms
+from services.news.schemas import ArticleCreate, ArticleUpdate, normalise_tag
+from services.news.search import SearchBounds, SearchIndex, search_index, search_terms
 from services.news.slugs import unique_slug
 
 
@@ -120,53 +120,99 @@ def _tags_column(dialect: str) -> ColumnElement[Any]:
     )
 
 
+def _conditions(query: ArticleQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if not query.include_drafts:
+        conditions.append(Article.status == "published")
+    if query.tag is not None:
+        tagged = select(ArticleTag.article_id).where(ArticleTag.tag == normalise_tag(query.tag))
+        conditions.append(Article.id.in_(tagged))
+    if query.published_after is not None:
+        conditions.append(Article.published_at >= query.published_after)
+    if query.published_before is not None:
+        conditions.append(Article.published_at < query.published_before)
+    return conditions
+
+
 async def list_articles(
-    session: AsyncSession, query: ArticleQuery
+    session: AsyncSession, query: ArticleQuery, *, bounds: SearchBounds | None = None
 ) -> tuple[list[ListedArticle], str | None]:
     """A page, newest first; with `q`, best match first. Keyset cursors, so inserts never
     shift a page under a reader."""
-    key = _sort_key(query.include_drafts)
-    dialect = session.get_bind().dialect.name
-    statement = select(*SUMMARY_COLUMNS, _tags_column(dialect).label("tags"))
-    if not query.include_drafts:
-        statement = statement.where(Article.status == "published")
-    if query.tag is not None:
-        tagged = select(ArticleTag.article_id).where(ArticleTag.tag == normalise_tag(query.tag))
-        statement = statement.where(Article.id.in_(tagged))
-    if query.published_after is not None:
-        statement = statement.where(Article.published_at >= query.published_after)
-    if query.published_before is not None:
-        statement = statement.where(Article.published_at < query.published_before)
-
-    rank: ColumnElement[Any] | None = None
     if query.q is not None:
-        terms = search_terms(query.q)
-        if not terms:
-            # Nothing searchable (only stop words or punctuation): nothing can match.
-            if query.cursor is not None:
-                _parse_cursor(query.cursor, ranked=True)
-            return [], None
-        matches = search_for(session).matches(terms)
-        rank = matches.c.rank
-        statement = statement.join(matches, matches.c.article_id == Article.id).add_columns(rank)
-
+        return await _search_articles(session, query, query.q, bounds or SearchBounds())
+    key = _sort_key(query.include_drafts)
+    tags = _tags_column(session.get_bind().dialect.name).label("tags")
+    statement = select(*SUMMARY_COLUMNS, tags).where(*_conditions(query))
     if query.cursor is not None:
-        after_rank, at, article_id = _parse_cursor(query.cursor, ranked=rank is not None)
-        if rank is not None:
-            statement = statement.where(
-                or_(rank < after_rank, and_(rank == after_rank, _before(key, at, article_id)))
-            )
-        else:
-            statement = statement.where(_before(key, at, article_id))
-
-    order: list[ColumnElement[Any]] = [key.desc(), Article.id.desc()]
-    if rank is not None:
-        order.insert(0, rank.desc())
-    statement = statement.add_columns(key.label("sort_key")).order_by(*order)
+        _, at, article_id = _parse_cursor(query.cursor, ranked=False)
+        statement = statement.where(_before(key, at, article_id))
+    statement = statement.add_columns(key.label("sort_key")).order_by(key.desc(), Article.id.desc())
     rows = (await session.execute(statement.limit(query.limit + 1))).all()
-
     page = rows[: query.limit]
-    articles = [
+    articles = _listed(page)
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        next_cursor = encode_cursor(last.sort_key.isoformat(), str(last.id))
+    return articles, next_cursor
+
+
+async def _search_articles(
+    session: AsyncSession, query: ArticleQuery, text: str, bounds: SearchBounds
+) -> tuple[list[ListedArticle], str | None]:
+    """Best match first among the candidates (every match, or the newest beyond the bound:
+    see `services.news.search`); a page is picked from the candidates by (rank, time, id), and
+    only its rows are read in full."""
+    cursor = _parse_cursor(query.cursor, ranked=True) if query.cursor is not None else None
+    terms = search_terms(text)
+    if not terms:
+        # Nothing searchable (only stop words or punctuation): nothing can match.
+        return [], None
+    index = search_for(session)
+    conditions = _conditions(query)
+    key = _sort_key(query.include_drafts)
+    matches = await index.count_matches(session, terms, conditions, bounds.exact_limit + 1)
+    newest = bounds.candidates if matches > bounds.exact_limit else None
+    candidates = index.candidates(terms, conditions, key, newest)
+    rank, at_key, candidate_id = (
+        candidates.c.rank,
+        candidates.c.sort_key,
+        candidates.c.article_id,
+    )
+    statement = select(candidate_id, rank, at_key)
+    if cursor is not None:
+        after_rank, at, article_id = cursor
+        statement = statement.where(
+            or_(
+                rank < after_rank,
+                and_(
+                    rank == after_rank,
+                    or_(at_key < at, and_(at_key == at, candidate_id < article_id)),
+                ),
+            )
+        )
+    statement = statement.order_by(rank.desc(), at_key.desc(), candidate_id.desc())
+    hits = (await session.execute(statement.limit(query.limit + 1))).all()
+    page = hits[: query.limit]
+    ids = [hit.article_id for hit in page]
+    tags = _tags_column(session.get_bind().dialect.name).label("tags")
+    rows = {
+        row.id: row
+        for row in await session.execute(select(*SUMMARY_COLUMNS, tags).where(Article.id.in_(ids)))
+    }
+    # An article deleted between the two reads is left out rather than failing the page.
+    articles = _listed([rows[article_id] for article_id in ids if article_id in rows])
+    next_cursor = None
+    if len(hits) > query.limit:
+        last = hits[query.limit - 1]
+        sort_at: datetime = last.sort_key
+        next_cursor = encode_cursor(float(last.rank), sort_at.isoformat(), str(last.article_id))
+    return articles, next_cursor
+
+
+def _listed(page: Sequence[Any]) -> list[ListedArticle]:
+    return [
         ListedArticle(
             id=row.id,
             slug=row.slug,
@@ -182,15 +228,6 @@ async def list_articles(
         )
         for row in page
     ]
-    next_cursor = None
-    if len(rows) > query.limit:
-        last = rows[query.limit - 1]
-        sort_at: datetime = last.sort_key
-        position: list[Any] = [sort_at.isoformat(), str(last.id)]
-        if rank is not None:
-            position.insert(0, float(last.rank))
-        next_cursor = encode_cursor(*position)
-    return articles, next_cursor
 
 
 async def get_article(session: AsyncSession, slug: str, *, include_drafts: bool) -> Article:
@@ -334,39 +371,3 @@ async def delete_article(session: AsyncSession, article: Article) -> None:
     await search_for(session).remove(session, article.id)
     await session.delete(article)
     await session.flush()
-
-
-@dataclass
-class ImportResult:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-
-async def import_articles(
-    session: AsyncSession, rows: Sequence[ArticleImport], *, now: datetime
-) -> ImportResult:
-    """Insert or update by slug; rows already matching what is stored are left alone."""
-    result = ImportResult()
-    slugs = [row.slug for row in rows]
-    stored = {
-        article.slug: article
-        for article in await session.scalars(_with_tags().where(Article.slug.in_(slugs)))
-    }
-    for row in rows:
-        article = stored.get(row.slug)
-        if article is None:
-            await create_article(session, row, now=now, slug=row.slug)
-            result.created += 1
-            continue
-        changes = row.model_dump(exclude={"slug"})
-        if row.published_at is None:
-            # A row without a time keeps the one it was first published with.
-            changes.pop("published_at")
-        if _apply(article, changes, now):
-            await session.flush()
-            await search_for(session).index(session, article)
-            result.updated += 1
-        else:
-            result.unchanged += 1
-    return result

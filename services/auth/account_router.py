@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response, status
 
+from services.auth import lifecycle
 from services.auth.account_schemas import (
     EXPORT_EXAMPLE,
     AccountExport,
@@ -24,12 +25,21 @@ from services.auth.account_schemas import (
     SessionOut,
 )
 from services.auth.auth import CurrentAccount, CurrentPrincipal
-from services.auth.dependencies import Caller, Service
-from services.auth.lifecycle import AccountLifecycle
+from services.auth.dependencies import (
+    Caller,
+    ClockDep,
+    CodesDep,
+    EventsDep,
+    HasherDep,
+    KnownAddressesDep,
+    LimitsDep,
+    SessionDep,
+    SettingsDep,
+    TokensDep,
+)
 from services.auth.router import NO_STORE, RATE_LIMITED, UNAUTHENTICATED, VALIDATION, _account
 from services.auth.schemas import Account, CodeRequested, TokenPair
-from services.auth.service import IssuedTokens
-from services.common.database import SessionDep
+from services.auth.session_tokens import IssuedTokens
 from services.common.i18n import N_
 from services.common.problems import InvalidToken, problem_responses
 
@@ -39,16 +49,7 @@ WRONG_PASSWORD = (403, "invalid_credentials")
 CODE_ERRORS = ((400, "invalid_code"), (400, "code_expired"), (429, "too_many_attempts"))
 
 
-async def lifecycle(service: Service) -> AccountLifecycle:
-    return AccountLifecycle(service)
-
-
-Lifecycle = Annotated[AccountLifecycle, Depends(lifecycle)]
-
-
-async def current_session_id(
-    principal: CurrentPrincipal, session: SessionDep, rules: Lifecycle
-) -> uuid.UUID | None:
+async def current_session_id(principal: CurrentPrincipal, session: SessionDep) -> uuid.UUID | None:
     """The session (`sid`) the access token was issued to; a session ended on its own from the
     account page is refused here at once (elsewhere its token expires within minutes)."""
     raw = principal.claims.get("sid")
@@ -58,7 +59,7 @@ async def current_session_id(
         session_id = uuid.UUID(raw)
     except ValueError:
         return None
-    if await rules.session_ended(session, session_id):
+    if await lifecycle.session_ended(session, session_id):
         raise InvalidToken(N_("This session has ended; log in again."))
     return session_id
 
@@ -94,13 +95,17 @@ async def change_password(
     user: CurrentAccount,
     this_session: ThisSession,
     session: SessionDep,
-    rules: Lifecycle,
+    clock: ClockDep,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    tokens: TokensDep,
+    events: EventsDep,
     caller: Caller,
 ) -> TokenPair:
     """Set a new password. This session goes on with the new token pair; every other session
     ends and a notice is emailed. A wrong current password is 403 `invalid_credentials` and
     counts as a failed login."""
-    issued = await rules.change_password(
+    issued = await lifecycle.change_password(
         session,
         user,
         body.current_password,
@@ -108,6 +113,11 @@ async def change_password(
         session_id=this_session,
         caller=caller,
         user_agent=_user_agent(request),
+        clock=clock,
+        limits=limits,
+        hasher=hasher,
+        tokens=tokens,
+        events=events,
     )
     response.headers.update(NO_STORE)
     return _pair(issued)
@@ -121,10 +131,10 @@ async def change_password(
     response_class=Response,
     responses=problem_responses(UNAUTHENTICATED),
 )
-async def logout_all(user: CurrentAccount, session: SessionDep, rules: Lifecycle) -> Response:
+async def logout_all(user: CurrentAccount, session: SessionDep, events: EventsDep) -> Response:
     """End every session of the account, this one included: refresh tokens at once, access
     tokens and download links everywhere (within seconds with Redis, else as they expire)."""
-    await rules.logout_all(session, user)
+    await lifecycle.logout_all(session, user, events=events)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -136,11 +146,11 @@ async def logout_all(user: CurrentAccount, session: SessionDep, rules: Lifecycle
     responses=problem_responses(UNAUTHENTICATED),
 )
 async def list_sessions(
-    user: CurrentAccount, this_session: ThisSession, session: SessionDep, rules: Lifecycle
+    user: CurrentAccount, this_session: ThisSession, session: SessionDep, clock: ClockDep
 ) -> SessionList:
     """The account's signed-in sessions, most recently used first; `current` marks this one.
     A session opened by a verification code shows once it has refreshed its tokens."""
-    views = await rules.list_sessions(session, user, this_session)
+    views = await lifecycle.list_sessions(session, user, this_session, clock=clock)
     return SessionList(
         items=[
             SessionOut(
@@ -169,11 +179,11 @@ async def delete_session(
     user: CurrentAccount,
     this_session: ThisSession,
     session: SessionDep,
-    rules: Lifecycle,
+    tokens: TokensDep,
 ) -> Response:
     """End one session: its refresh token stops at once, its access token at this service at
     once and elsewhere when it expires (minutes). Another account's session id is 404."""
-    await rules.end_session(session, user, session_id)
+    await lifecycle.end_session(session, user, session_id, tokens=tokens)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -192,18 +202,30 @@ async def change_email(
     user: CurrentAccount,
     this_session: ThisSession,
     session: SessionDep,
-    rules: Lifecycle,
-    service: Service,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    codes: CodesDep,
+    known_addresses: KnownAddressesDep,
+    events: EventsDep,
     caller: Caller,
 ) -> CodeRequested:
     """Email a 6-digit code to the new address; the change takes effect when it is verified.
     A taken address gets the same answer (its owner gets a notice)."""
-    resend_after = await rules.request_email_change(
-        session, user, body.new_email, body.password, caller=caller
+    resend_after = await lifecycle.request_email_change(
+        session,
+        user,
+        body.new_email,
+        body.password,
+        caller=caller,
+        settings=settings,
+        limits=limits,
+        hasher=hasher,
+        codes=codes,
+        known_addresses=known_addresses,
+        events=events,
     )
-    return CodeRequested(
-        code_expires_in=service.settings.code_ttl_seconds, resend_after=resend_after
-    )
+    return CodeRequested(code_expires_in=settings.code_ttl_seconds, resend_after=resend_after)
 
 
 @router.post(
@@ -222,19 +244,28 @@ async def verify_email_change(
     user: CurrentAccount,
     this_session: ThisSession,
     session: SessionDep,
-    rules: Lifecycle,
+    clock: ClockDep,
+    limits: LimitsDep,
+    codes: CodesDep,
+    tokens: TokensDep,
+    events: EventsDep,
     caller: Caller,
 ) -> AccountWithTokens:
     """Redeem the code sent to the new address: the account moves to it, every other session
     ends (this one goes on with `tokens`), and the old address gets a code that undoes the
     change within 7 days."""
-    issued = await rules.verify_email_change(
+    issued = await lifecycle.verify_email_change(
         session,
         user,
         body.code,
         session_id=this_session,
         caller=caller,
         user_agent=_user_agent(request),
+        clock=clock,
+        limits=limits,
+        codes=codes,
+        tokens=tokens,
+        events=events,
     )
     response.headers.update(NO_STORE)
     return AccountWithTokens(**_account(user).model_dump(), tokens=_pair(issued))
@@ -249,13 +280,32 @@ async def verify_email_change(
     responses=problem_responses(VALIDATION, *CODE_ERRORS, (409, "email_taken"), RATE_LIMITED),
 )
 async def undo_email_change(
-    body: EmailChangeUndo, session: SessionDep, rules: Lifecycle, caller: Caller
+    body: EmailChangeUndo,
+    session: SessionDep,
+    clock: ClockDep,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    codes: CodesDep,
+    known_addresses: KnownAddressesDep,
+    events: EventsDep,
+    caller: Caller,
 ) -> Response:
     """For the previous address, within 7 days, with the code mailed there: the account comes
     back to it. No token is needed (whoever changed the address may hold the sessions): every
     session and API client ends and the password is replaced; choose a new one with a
     password reset."""
-    await rules.undo_email_change(session, body.email, body.code, caller=caller)
+    await lifecycle.undo_email_change(
+        session,
+        body.email,
+        body.code,
+        caller=caller,
+        clock=clock,
+        limits=limits,
+        hasher=hasher,
+        codes=codes,
+        known_addresses=known_addresses,
+        events=events,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -267,11 +317,22 @@ async def undo_email_change(
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
 )
 async def update_account(
-    body: AccountUpdate, user: CurrentAccount, session: SessionDep, rules: Lifecycle
+    body: AccountUpdate,
+    user: CurrentAccount,
+    session: SessionDep,
+    clock: ClockDep,
+    events: EventsDep,
 ) -> Account:
     """Change the account's language (`en`, `fr`) or newsletter subscription; fields left out
     stay as they are."""
-    updated = await rules.update(session, user, language=body.language, newsletter=body.newsletter)
+    updated = await lifecycle.update_settings(
+        session,
+        user,
+        language=body.language,
+        newsletter=body.newsletter,
+        clock=clock,
+        events=events,
+    )
     return _account(updated)
 
 
@@ -287,12 +348,24 @@ async def delete_account(
     body: Annotated[PasswordConfirmation, Body()],
     user: CurrentAccount,
     session: SessionDep,
-    rules: Lifecycle,
+    clock: ClockDep,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    events: EventsDep,
     caller: Caller,
 ) -> Response:
     """Erase the account: its codes, sessions, login memo, API clients and queued mail go with
     it, every token ends, a goodbye notice is mailed, and the address may register again."""
-    await rules.delete_account(session, user, body.password, caller=caller)
+    await lifecycle.delete_account(
+        session,
+        user,
+        body.password,
+        caller=caller,
+        clock=clock,
+        limits=limits,
+        hasher=hasher,
+        events=events,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -307,10 +380,10 @@ async def delete_account(
     },
 )
 async def export_account(
-    response: Response, user: CurrentAccount, session: SessionDep, rules: Lifecycle
+    response: Response, user: CurrentAccount, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Everything the auth service holds about the account, as JSON (GDPR Art. 15 and 20).
     API client secrets are not included (only digests are kept); login addresses are kept as
     keyed digests and are counted, not shown. Download history: `GET /v1/media/me/downloads`."""
     response.headers.update(NO_STORE)
-    return await rules.export(session, user)
+    return await lifecycle.export(session, user, settings=settings)

@@ -12,15 +12,21 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.auth.account_cache import AccountCache, AccountChangeFeed
+from services.auth.account_events import AccountEvents
 from services.auth.account_router import router as account_router
+from services.auth.code_requests import CodeRequests
+from services.auth.codes import CodeBook
 from services.auth.config import AuthSettings
-from services.auth.exceptions import install_error_handlers
+from services.auth.error_handlers import install_error_handlers
 from services.auth.keys import jwks_document, load_signing_key
 from services.auth.lifecycle import purge_session_addresses
+from services.auth.limits import AuthLimits
+from services.auth.login_addresses import KnownAddresses
 from services.auth.outbox import MailWakeup, OutboxSender
 from services.auth.passwords import PasswordHasher
+from services.auth.refresh_tokens import RefreshTokens
 from services.auth.router import router, well_known
-from services.auth.service import AuthService
+from services.auth.session_tokens import SessionTokens
 from services.auth.tokens import AccessTokenIssuer
 from services.common.app import create_service_app
 from services.common.clock import Clock, SystemClock
@@ -76,22 +82,24 @@ def create_app(
         AccountCache(settings.account_cache_seconds), settings.redis_url
     )
     revocations = RevocationPublisher(settings.redis_url)
-    service = AuthService(
-        settings,
+    hasher = PasswordHasher(settings)
+    issuer = AccessTokenIssuer(
+        key,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.access_token_ttl_seconds,
         clock=clock,
-        limiter=rate_limiter,
-        hasher=PasswordHasher(settings),
-        issuer=AccessTokenIssuer(
-            key,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            ttl_seconds=settings.access_token_ttl_seconds,
-            clock=clock,
-        ),
-        code_key=code_hash_key(settings),
-        wakeup=wakeup,
-        account_changes=account_changes,
-        revocations=revocations,
+    )
+    code_key = code_hash_key(settings)
+    codes = CodeBook(code_key, clock, settings.code_ttl_seconds, settings.code_max_attempts)
+    code_requests = CodeRequests(
+        codes, settings.code_ttl_seconds // 60, settings.mail_batch_size, wakeup
+    )
+    refresh_tokens = RefreshTokens(
+        code_key,
+        clock,
+        settings.refresh_family_ttl_seconds,
+        reuse_grace_seconds=settings.refresh_reuse_grace_seconds,
     )
 
     async def purge_addresses() -> None:
@@ -105,15 +113,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.hasher.prepare()
+        await hasher.prepare()
         await account_changes.start()
         await revocations.start()
         sender = OutboxSender(
             database,
             settings,
             wakeup,
-            before_round=service.code_requests.answer_due,
-            housekeeping=service.code_requests.purge_stale_codes,
+            before_round=code_requests.answer_due,
+            housekeeping=code_requests.purge_stale_codes,
         )
         task = None
         if settings.mail_sender_enabled:
@@ -128,7 +136,7 @@ def create_app(
                 sender.stop()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(task, settings.smtp_timeout_seconds + 5)
-            service.hasher.close()
+            hasher.close()
             await account_changes.stop()
             await revocations.stop()
 
@@ -145,7 +153,18 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.state.auth_service = service
+    # Built once, reached by routes through the aliases in `dependencies.py`.
+    app.state.hasher = hasher
+    app.state.issuer = issuer
+    app.state.codes = codes
+    app.state.code_requests = code_requests
+    app.state.refresh_tokens = refresh_tokens
+    app.state.known_addresses = KnownAddresses(code_key, clock, settings.known_login_address_days)
+    app.state.limits = AuthLimits.from_settings(settings, rate_limiter)
+    app.state.session_tokens = SessionTokens(issuer, refresh_tokens, clock)
+    app.state.account_changes = account_changes
+    app.state.revocation_publisher = revocations
+    app.state.account_events = AccountEvents(wakeup, account_changes, revocations)
     app.state.mail_wakeup = wakeup
     app.state.account_cache = account_changes.cache
     app.state.jwks_bytes = json.dumps(document, separators=(",", ":")).encode()

@@ -29,7 +29,7 @@ class MailKind(StrEnum):
     EMAIL_CHANGED = "email_changed"
     EMAIL_CHANGE_UNDONE = "email_change_undone"
     ACCOUNT_DELETED = "account_deleted"
-    # Queued before kinds were recorded, with a subject none of the above has.
+    # A queued message whose row records no kind; its subject is none of the above.
     OTHER = "other"
 
 

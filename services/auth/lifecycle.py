@@ -1,6 +1,6 @@
 """The account after registration: password and address changes, sessions, erasure, export.
 
-Every call that ends sessions does it through the session epoch (`AuthService._end_sessions`),
+Every call that ends sessions does it through the session epoch (`AccountEvents.end_sessions`),
 so access tokens, refresh tokens and download URLs stop everywhere as DESIGN's revocation rule
 says; the session the caller is using goes on with a pair issued under the new epoch.
 
@@ -24,8 +24,22 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import emails
+from services.auth.account_events import AccountEvents
+from services.auth.accounts import find_user
 from services.auth.addresses import EmailAddress
-from services.auth.exceptions import InvalidCode, UnsupportedAddress, WeakPassword
+from services.auth.clients import revoke_clients
+from services.auth.codes import CodeBook
+from services.auth.config import AuthSettings
+from services.auth.exceptions import (
+    EmailTaken,
+    InvalidCode,
+    SessionNotFound,
+    UnsupportedAddress,
+    WeakPassword,
+    WrongPassword,
+)
+from services.auth.limits import AuthLimits, mail_budget
+from services.auth.login_addresses import KnownAddresses
 from services.auth.models import (
     ApiClient,
     CodePurpose,
@@ -35,12 +49,13 @@ from services.auth.models import (
     SignInSession,
     User,
 )
-from services.auth.passwords import failed_rules
+from services.auth.passwords import PasswordHasher, failed_rules
 from services.auth.refresh_tokens import RefreshClaims
-from services.auth.service import AuthService, IssuedTokens
+from services.auth.session_tokens import IssuedTokens, SessionTokens
+from services.common.clock import Clock
 from services.common.database import Database
 from services.common.i18n import N_
-from services.common.problems import InvalidToken, NotFound, ProblemError
+from services.common.problems import InvalidToken
 
 # How long the previous address may undo an email change (someone holding the session may have
 # made it to take the account over).
@@ -49,406 +64,427 @@ UNDO_EMAIL_CHANGE_DAYS = 7
 ADDRESS_RETENTION_DAYS = 30
 
 
-class WrongPassword(ProblemError):
-    """The password that confirms a change is wrong: 403, not 401, which clients read as an
-    expired session to refresh and retry."""
-
-    status = 403
-    code = "invalid_credentials"
-
-    def __init__(self) -> None:
-        super().__init__("The password is wrong.")
-
-
-class EmailTaken(ProblemError):
-    status = 409
-    code = "email_taken"
-
-    def __init__(self) -> None:
-        super().__init__("Another account uses this address now.")
-
-
-class SessionNotFound(NotFound):
-    def __init__(self) -> None:
-        super().__init__("No such session.")
-
-
 @dataclass(frozen=True)
 class SessionView:
     row: SignInSession
     current: bool
 
 
-class AccountLifecycle:
-    def __init__(self, service: AuthService) -> None:
-        self.service = service
-        self.clock = service.clock
+async def _confirm_password(
+    session: AsyncSession,
+    user: User,
+    password: str,
+    caller: str,
+    *,
+    limits: AuthLimits,
+    hasher: PasswordHasher,
+) -> None:
+    """Check the password of a signed-in change; a wrong one counts as a failed login."""
+    limiter = limits.limiter
+    pair_limit = limits.login_failures_pair
+    account_limit = limits.login_failures_account
+    pair_key = ("login-failures", user.email_canonical, caller)
+    account_key = ("login-failures", user.email_canonical)
+    # A stolen access token must not be a way round the login's guessing limits.
+    await limiter.check(pair_limit, *pair_key)
+    ok, new_hash = await hasher.verify(password, user.password_hash)
+    if not ok:
+        await limiter.allow(pair_limit, *pair_key)
+        await limiter.allow(account_limit, *account_key)
+        raise WrongPassword
+    if new_hash is not None:
+        user.password_hash = new_hash
 
-    # -- shared pieces -------------------------------------------------------------------------
 
-    async def _confirm_password(
-        self, session: AsyncSession, user: User, password: str, caller: str
-    ) -> None:
-        """Check the password of a signed-in change; a wrong one counts as a failed login."""
-        service = self.service
-        pair_limit = service.limits["login_failures_pair"]
-        account_limit = service.limits["login_failures_account"]
-        pair_key = ("login-failures", user.email_canonical, caller)
-        account_key = ("login-failures", user.email_canonical)
-        # A stolen access token must not be a way round the login's guessing limits.
-        await service.limiter.check(pair_limit, *pair_key)
-        ok, new_hash = await service.hasher.verify(password, user.password_hash)
-        if not ok:
-            await service.limiter.allow(pair_limit, *pair_key)
-            await service.limiter.allow(account_limit, *account_key)
-            raise WrongPassword
-        if new_hash is not None:
-            user.password_hash = new_hash
-
-    def _new_session_row(
-        self, issued: IssuedTokens, user: User, caller: str, user_agent: str | None
-    ) -> SignInSession:
-        now = self.clock.now()
-        assert issued.session_id is not None
-        return SignInSession(
-            id=issued.session_id,
-            user_id=user.id,
-            session_epoch=user.session_epoch,
-            created_at=now,
-            last_used_at=now,
-            expires_at=now + timedelta(seconds=self.service.settings.refresh_family_ttl_seconds),
-            client_address=caller[:64],
-            user_agent=(user_agent or "")[:256] or None,
-        )
-
-    async def _end_other_sessions(
-        self,
-        session: AsyncSession,
-        user: User,
-        session_id: uuid.UUID | None,
-        *,
-        caller: str,
-        user_agent: str | None,
-    ) -> IssuedTokens:
-        """Raise the epoch (every session ends) and go on with this one under the new epoch."""
-        self.service._end_sessions(session, user)
-        row = None
-        if session_id is not None:
-            row = await session.scalar(
-                select(SignInSession).where(
-                    SignInSession.id == session_id, SignInSession.user_id == user.id
-                )
-            )
-        await session.execute(
-            delete(SignInSession).where(
-                SignInSession.user_id == user.id,
-                *([SignInSession.id != row.id] if row is not None else []),
-            )
-        )
-        if row is None:
-            # A token issued before sessions had rows: this session starts afresh.
-            issued = self.service._issue(user)
-            session.add(self._new_session_row(issued, user, caller, user_agent))
-            return issued
-        claims = RefreshClaims(row.id, user.id, 0, row.session_epoch, row.expires_at)
-        token = await self.service.refresh_tokens.reissue(session, claims, user.session_epoch)
-        if token is None:
-            raise InvalidToken(N_("This session has ended; log in again."))
-        row.session_epoch = user.session_epoch
-        row.last_used_at = self.clock.now()
-        return IssuedTokens(self.service._access(user, row.id), token, row.id)
-
-    async def session_ended(self, session: AsyncSession, session_id: uuid.UUID) -> bool:
-        """Whether the session an access token names was ended on its own (account page)."""
-        revoked = await session.scalar(
-            select(RefreshFamily.revoked_at).where(RefreshFamily.id == session_id)
-        )
-        return revoked is not None
-
-    # -- password and sessions -----------------------------------------------------------------
-
-    async def change_password(
-        self,
-        session: AsyncSession,
-        user: User,
-        current_password: str,
-        new_password: str,
-        *,
-        session_id: uuid.UUID | None,
-        caller: str,
-        user_agent: str | None,
-    ) -> IssuedTokens:
-        # The policy first: a refused new password spends no guess of the current one.
-        failed = failed_rules(new_password, user.email_canonical.rsplit("@", 1)[0])
-        if failed:
-            raise WeakPassword(failed, field="new_password")
-        await self._confirm_password(session, user, current_password, caller)
-        user.password_hash = await self.service.hasher.hash(new_password)
-        user.registration_contested = False
-        issued = await self._end_other_sessions(
-            session, user, session_id, caller=caller, user_agent=user_agent
-        )
-        self.service._mail(session, emails.password_changed(user.email, language=user.language))
-        return issued
-
-    async def logout_all(self, session: AsyncSession, user: User) -> None:
-        self.service._end_sessions(session, user)
-        await session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
-
-    async def list_sessions(
-        self, session: AsyncSession, user: User, current: uuid.UUID | None
-    ) -> list[SessionView]:
-        ended = exists().where(
-            RefreshFamily.id == SignInSession.id, RefreshFamily.revoked_at.is_not(None)
-        )
-        rows = await session.scalars(
-            select(SignInSession)
-            .where(
-                SignInSession.user_id == user.id,
-                SignInSession.session_epoch == user.session_epoch,
-                SignInSession.expires_at > self.clock.now(),
-                ~ended,
-            )
-            .order_by(SignInSession.last_used_at.desc(), SignInSession.id)
-        )
-        return [SessionView(row, row.id == current) for row in rows]
-
-    async def end_session(self, session: AsyncSession, user: User, session_id: uuid.UUID) -> None:
+async def _end_other_sessions(
+    session: AsyncSession,
+    user: User,
+    session_id: uuid.UUID | None,
+    *,
+    caller: str,
+    user_agent: str | None,
+    clock: Clock,
+    tokens: SessionTokens,
+    events: AccountEvents,
+) -> IssuedTokens:
+    """Raise the epoch (every session ends) and go on with this one under the new epoch."""
+    events.end_sessions(session, user)
+    row = None
+    if session_id is not None:
         row = await session.scalar(
             select(SignInSession).where(
                 SignInSession.id == session_id, SignInSession.user_id == user.id
             )
         )
-        if row is None:
-            raise SessionNotFound
-        await self.service.refresh_tokens.revoke(session, row.id, user.id, row.expires_at)
-        await session.delete(row)
-
-    # -- the address ---------------------------------------------------------------------------
-
-    async def request_email_change(
-        self,
-        session: AsyncSession,
-        user: User,
-        new_email: EmailAddress,
-        password: str,
-        *,
-        caller: str,
-    ) -> int:
-        """Mail a code to the new address; returns the seconds until another may be asked for.
-
-        A taken address is answered alike (its owner gets a notice instead), so the call is no
-        way to learn which addresses have accounts.
-        """
-        service = self.service
-        if not service.settings.mail_smtputf8 and not new_email.normalized.isascii():
-            raise UnsupportedAddress
-        await self._confirm_password(session, user, password, caller)
-        owner = await service._user(session, new_email)
-        allowed, resend_after = await service._mail_budget(
-            session, "change-email", new_email, owner, caller
+    await session.execute(
+        delete(SignInSession).where(
+            SignInSession.user_id == user.id,
+            *([SignInSession.id != row.id] if row is not None else []),
         )
-        if not allowed:
-            return resend_after
-        if owner is not None:
-            if owner.id != user.id:
-                service._mail(
-                    session, emails.email_change_taken(owner.email, language=owner.language)
-                )
-            return resend_after
-        user.pending_email = new_email.normalized
-        code = await service.codes.issue(
-            session, CodePurpose.CHANGE_EMAIL, new_email.canonical, user.id
+    )
+    if row is None:
+        # The token's session has no row to carry on: this session starts afresh.
+        return tokens.sign_in(session, user, caller=caller, user_agent=user_agent)
+    claims = RefreshClaims(row.id, user.id, 0, row.session_epoch, row.expires_at)
+    token = await tokens.refresh_tokens.reissue(session, claims, user.session_epoch)
+    if token is None:
+        raise InvalidToken(N_("This session has ended; log in again."))
+    row.session_epoch = user.session_epoch
+    row.last_used_at = clock.now()
+    return IssuedTokens(tokens.access(user, row.id), token, row.id)
+
+
+async def session_ended(session: AsyncSession, session_id: uuid.UUID) -> bool:
+    """Whether the session an access token names was ended on its own (account page)."""
+    revoked = await session.scalar(
+        select(RefreshFamily.revoked_at).where(RefreshFamily.id == session_id)
+    )
+    return revoked is not None
+
+
+# -- password and sessions ---------------------------------------------------------------------
+
+
+async def change_password(
+    session: AsyncSession,
+    user: User,
+    current_password: str,
+    new_password: str,
+    *,
+    session_id: uuid.UUID | None,
+    caller: str,
+    user_agent: str | None,
+    clock: Clock,
+    limits: AuthLimits,
+    hasher: PasswordHasher,
+    tokens: SessionTokens,
+    events: AccountEvents,
+) -> IssuedTokens:
+    # The policy first: a refused new password spends no guess of the current one.
+    failed = failed_rules(new_password, user.email_canonical.rsplit("@", 1)[0])
+    if failed:
+        raise WeakPassword(failed, field="new_password")
+    await _confirm_password(session, user, current_password, caller, limits=limits, hasher=hasher)
+    user.password_hash = await hasher.hash(new_password)
+    user.registration_contested = False
+    issued = await _end_other_sessions(
+        session,
+        user,
+        session_id,
+        caller=caller,
+        user_agent=user_agent,
+        clock=clock,
+        tokens=tokens,
+        events=events,
+    )
+    events.mail(session, emails.password_changed(user.email, language=user.language))
+    return issued
+
+
+async def logout_all(session: AsyncSession, user: User, *, events: AccountEvents) -> None:
+    events.end_sessions(session, user)
+    await session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
+
+
+async def list_sessions(
+    session: AsyncSession, user: User, current: uuid.UUID | None, *, clock: Clock
+) -> list[SessionView]:
+    ended = exists().where(
+        RefreshFamily.id == SignInSession.id, RefreshFamily.revoked_at.is_not(None)
+    )
+    rows = await session.scalars(
+        select(SignInSession)
+        .where(
+            SignInSession.user_id == user.id,
+            SignInSession.session_epoch == user.session_epoch,
+            SignInSession.expires_at > clock.now(),
+            ~ended,
         )
-        service._mail(
-            session,
-            emails.email_change_code(
-                new_email.normalized,
-                code,
-                service.code_minutes,
-                service.codes.expiry(),
-                language=user.language,
-            ),
+        .order_by(SignInSession.last_used_at.desc(), SignInSession.id)
+    )
+    return [SessionView(row, row.id == current) for row in rows]
+
+
+async def end_session(
+    session: AsyncSession, user: User, session_id: uuid.UUID, *, tokens: SessionTokens
+) -> None:
+    row = await session.scalar(
+        select(SignInSession).where(
+            SignInSession.id == session_id, SignInSession.user_id == user.id
         )
+    )
+    if row is None:
+        raise SessionNotFound
+    await tokens.refresh_tokens.revoke(session, row.id, user.id, row.expires_at)
+    await session.delete(row)
+
+
+# -- the address -------------------------------------------------------------------------------
+
+
+async def request_email_change(
+    session: AsyncSession,
+    user: User,
+    new_email: EmailAddress,
+    password: str,
+    *,
+    caller: str,
+    settings: AuthSettings,
+    limits: AuthLimits,
+    hasher: PasswordHasher,
+    codes: CodeBook,
+    known_addresses: KnownAddresses,
+    events: AccountEvents,
+) -> int:
+    """Mail a code to the new address; returns the seconds until another may be asked for.
+
+    A taken address is answered alike (its owner gets a notice instead), so the call is no
+    way to learn which addresses have accounts.
+    """
+    if not settings.mail_smtputf8 and not new_email.normalized.isascii():
+        raise UnsupportedAddress
+    await _confirm_password(session, user, password, caller, limits=limits, hasher=hasher)
+    owner = await find_user(session, new_email)
+    allowed, resend_after = await mail_budget(
+        session,
+        "change-email",
+        new_email,
+        owner,
+        caller,
+        limits=limits,
+        known_addresses=known_addresses,
+    )
+    if not allowed:
         return resend_after
+    if owner is not None:
+        if owner.id != user.id:
+            events.mail(session, emails.email_change_taken(owner.email, language=owner.language))
+        return resend_after
+    user.pending_email = new_email.normalized
+    code = await codes.issue(session, CodePurpose.CHANGE_EMAIL, new_email.canonical, user.id)
+    events.mail(
+        session,
+        emails.email_change_code(
+            new_email.normalized,
+            code,
+            settings.code_ttl_seconds // 60,
+            codes.expiry(),
+            language=user.language,
+        ),
+    )
+    return resend_after
 
-    async def verify_email_change(
-        self,
-        session: AsyncSession,
-        user: User,
-        code: str,
-        *,
-        session_id: uuid.UUID | None,
-        caller: str,
-        user_agent: str | None,
-    ) -> IssuedTokens:
-        service = self.service
-        await service.limiter.hit(service.limits["verify"], "verify", caller)
-        # The code was mailed to the pending address; with none pending the try still counts.
-        pending = user.pending_email.lower() if user.pending_email else user.email_canonical
-        owner = await service.codes.redeem(session, CodePurpose.CHANGE_EMAIL, pending, code)
-        # The redeem committed the counted try: read the account again.
-        await session.refresh(user)
-        if owner != user.id or user.pending_email is None:
-            raise InvalidCode
-        new_address = user.pending_email
-        new_canonical = new_address.lower()
-        taken = await session.scalar(
-            select(User.id).where(User.email_canonical == new_canonical, User.id != user.id)
-        )
-        if taken is not None:
-            user.pending_email = None
-            raise EmailTaken
-        old_address = user.email
-        now = self.clock.now()
-        user.previous_email = old_address
-        user.previous_email_canonical = user.email_canonical
-        user.previous_email_until = now + timedelta(days=UNDO_EMAIL_CHANGE_DAYS)
-        user.email = new_address
-        user.email_canonical = new_canonical
+
+async def verify_email_change(
+    session: AsyncSession,
+    user: User,
+    code: str,
+    *,
+    session_id: uuid.UUID | None,
+    caller: str,
+    user_agent: str | None,
+    clock: Clock,
+    limits: AuthLimits,
+    codes: CodeBook,
+    tokens: SessionTokens,
+    events: AccountEvents,
+) -> IssuedTokens:
+    await limits.limiter.hit(limits.verify, "verify", caller)
+    # The code was mailed to the pending address; with none pending the try still counts.
+    pending = user.pending_email.lower() if user.pending_email else user.email_canonical
+    owner = await codes.redeem(session, CodePurpose.CHANGE_EMAIL, pending, code)
+    # The redeem committed the counted try: read the account again.
+    await session.refresh(user)
+    if owner != user.id or user.pending_email is None:
+        raise InvalidCode
+    new_address = user.pending_email
+    new_canonical = new_address.lower()
+    taken = await session.scalar(
+        select(User.id).where(User.email_canonical == new_canonical, User.id != user.id)
+    )
+    if taken is not None:
         user.pending_email = None
-        # The code reached the new inbox: the new address is proven.
-        user.email_verified_at = now
-        undo = await service.codes.issue(
-            session,
-            CodePurpose.UNDO_EMAIL_CHANGE,
-            user.previous_email_canonical,
-            user.id,
-            ttl_seconds=UNDO_EMAIL_CHANGE_DAYS * 86400,
+        raise EmailTaken
+    old_address = user.email
+    now = clock.now()
+    user.previous_email = old_address
+    user.previous_email_canonical = user.email_canonical
+    user.previous_email_until = now + timedelta(days=UNDO_EMAIL_CHANGE_DAYS)
+    user.email = new_address
+    user.email_canonical = new_canonical
+    user.pending_email = None
+    # The code reached the new inbox: the new address is proven.
+    user.email_verified_at = now
+    undo = await codes.issue(
+        session,
+        CodePurpose.UNDO_EMAIL_CHANGE,
+        user.previous_email_canonical,
+        user.id,
+        ttl_seconds=UNDO_EMAIL_CHANGE_DAYS * 86400,
+    )
+    events.mail(
+        session,
+        emails.email_changed(
+            old_address, new_address, undo, UNDO_EMAIL_CHANGE_DAYS, language=user.language
+        ),
+    )
+    events.account_changed(session, user)
+    return await _end_other_sessions(
+        session,
+        user,
+        session_id,
+        caller=caller,
+        user_agent=user_agent,
+        clock=clock,
+        tokens=tokens,
+        events=events,
+    )
+
+
+async def undo_email_change(
+    session: AsyncSession,
+    previous: EmailAddress,
+    code: str,
+    *,
+    caller: str,
+    clock: Clock,
+    limits: AuthLimits,
+    hasher: PasswordHasher,
+    codes: CodeBook,
+    known_addresses: KnownAddresses,
+    events: AccountEvents,
+) -> None:
+    """Give the account back to the address it had before the last change.
+
+    Whoever changed it may hold the password and the sessions: every session and API client
+    ends and the password is replaced by a random one; the owner sets theirs with a reset.
+    """
+    await limits.limiter.hit(limits.verify, "verify", caller)
+    user = await session.scalar(
+        select(User).where(
+            User.previous_email_canonical == previous.canonical,
+            User.previous_email_until > clock.now(),
         )
-        service._mail(
-            session,
-            emails.email_changed(
-                old_address, new_address, undo, UNDO_EMAIL_CHANGE_DAYS, language=user.language
+    )
+    owner = await codes.redeem(session, CodePurpose.UNDO_EMAIL_CHANGE, previous.canonical, code)
+    if user is None or owner != user.id:
+        raise InvalidCode  # the change was undone, or the account is gone, since
+    await session.refresh(user)
+    taken = await session.scalar(
+        select(User.id).where(User.email_canonical == previous.canonical, User.id != user.id)
+    )
+    if taken is not None:
+        raise EmailTaken
+    assert user.previous_email is not None
+    user.email = user.previous_email
+    user.email_canonical = previous.canonical
+    user.previous_email = user.previous_email_canonical = user.previous_email_until = None
+    user.pending_email = None
+    user.password_hash = await hasher.hash(secrets.token_urlsafe(32))
+    events.end_sessions(session, user)
+    revoked = await revoke_clients(session, user, clock=clock, events=events)
+    await known_addresses.forget_all(session, user.id)
+    await session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
+    events.account_changed(session, user)
+    events.mail(session, emails.email_change_undone(user.email, revoked, language=user.language))
+
+
+# -- the account -------------------------------------------------------------------------------
+
+
+async def update_settings(
+    session: AsyncSession,
+    user: User,
+    *,
+    language: str | None,
+    newsletter: bool | None,
+    clock: Clock,
+    events: AccountEvents,
+) -> User:
+    changed = False
+    if language is not None and user.language != language:
+        user.language, changed = language, True
+    if newsletter is not None and user.newsletter != newsletter:
+        user.newsletter, changed = newsletter, True
+        user.newsletter_since = clock.now() if newsletter else None
+    if changed:
+        events.account_changed(session, user)
+    await session.flush()
+    return user
+
+
+async def delete_account(
+    session: AsyncSession,
+    user: User,
+    password: str,
+    *,
+    caller: str,
+    clock: Clock,
+    limits: AuthLimits,
+    hasher: PasswordHasher,
+    events: AccountEvents,
+) -> None:
+    await _confirm_password(session, user, password, caller, limits=limits, hasher=hasher)
+    address, language = user.email, user.language
+    # Told to media and news after the commit: the account's tokens and URLs stop there too.
+    events.end_sessions(session, user)
+    await revoke_clients(session, user, clock=clock, events=events)
+    recipients = [address, *([user.pending_email] if user.pending_email else [])]
+    await session.execute(delete(OutboxMessage).where(OutboxMessage.recipient.in_(recipients)))
+    events.account_changed(session, user)
+    # Codes, refresh families, sessions, login addresses, reset tokens and API clients go
+    # with the row (ON DELETE CASCADE).
+    await session.delete(user)
+    await session.flush()
+    events.mail(session, emails.account_deleted(address, language=language))
+
+
+async def export(session: AsyncSession, user: User, *, settings: AuthSettings) -> dict[str, Any]:
+    sessions = await session.scalars(
+        select(SignInSession)
+        .where(SignInSession.user_id == user.id)
+        .order_by(SignInSession.created_at)
+    )
+    clients = await session.scalars(
+        select(ApiClient).where(ApiClient.owner_id == user.id).order_by(ApiClient.created_at)
+    )
+    known = await service_known_count(session, user.id)
+    return {
+        "account": {
+            "id": user.id,
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "email_verified_at": user.email_verified_at,
+            "newsletter": user.newsletter,
+            "newsletter_since": user.newsletter_since,
+            "language": user.language,
+            "roles": list(user.roles),
+            "created_at": user.created_at,
+            "updated_at": user.updated_at,
+            "pending_email": user.pending_email,
+            "previous_email": user.previous_email,
+            "previous_email_until": user.previous_email_until,
+        },
+        "sessions": [_session_json(row) for row in sessions],
+        "api_clients": [
+            {
+                "client_id": client.client_id,
+                "name": client.name,
+                "created_at": client.created_at,
+                "revoked_at": client.revoked_at,
+            }
+            for client in clients
+        ],
+        "login_addresses": {
+            "count": known,
+            "note": (
+                "Addresses this account logged in from lately are kept only as keyed "
+                "digests (HMACs) bound to the account, so they cannot be read back; they "
+                f"are forgotten {settings.known_login_address_days} days after "
+                "the last login from them."
             ),
-        )
-        service._account_changed(session, user)
-        return await self._end_other_sessions(
-            session, user, session_id, caller=caller, user_agent=user_agent
-        )
-
-    async def undo_email_change(
-        self, session: AsyncSession, previous: EmailAddress, code: str, *, caller: str
-    ) -> None:
-        """Give the account back to the address it had before the last change.
-
-        Whoever changed it may hold the password and the sessions: every session and API client
-        ends and the password is replaced by a random one; the owner sets theirs with a reset.
-        """
-        service = self.service
-        await service.limiter.hit(service.limits["verify"], "verify", caller)
-        user = await session.scalar(
-            select(User).where(
-                User.previous_email_canonical == previous.canonical,
-                User.previous_email_until > self.clock.now(),
-            )
-        )
-        owner = await service.codes.redeem(
-            session, CodePurpose.UNDO_EMAIL_CHANGE, previous.canonical, code
-        )
-        if user is None or owner != user.id:
-            raise InvalidCode  # the change was undone, or the account is gone, since
-        await session.refresh(user)
-        taken = await session.scalar(
-            select(User.id).where(User.email_canonical == previous.canonical, User.id != user.id)
-        )
-        if taken is not None:
-            raise EmailTaken
-        assert user.previous_email is not None
-        user.email = user.previous_email
-        user.email_canonical = previous.canonical
-        user.previous_email = user.previous_email_canonical = user.previous_email_until = None
-        user.pending_email = None
-        user.password_hash = await service.hasher.hash(secrets.token_urlsafe(32))
-        service._end_sessions(session, user)
-        revoked = await service._revoke_clients(session, user)
-        await service.known_addresses.forget_all(session, user.id)
-        await session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
-        service._account_changed(session, user)
-        service._mail(
-            session, emails.email_change_undone(user.email, revoked, language=user.language)
-        )
-
-    # -- the account ---------------------------------------------------------------------------
-
-    async def update(
-        self, session: AsyncSession, user: User, *, language: str | None, newsletter: bool | None
-    ) -> User:
-        changed = False
-        if language is not None and user.language != language:
-            user.language, changed = language, True
-        if newsletter is not None and user.newsletter != newsletter:
-            user.newsletter, changed = newsletter, True
-            user.newsletter_since = self.clock.now() if newsletter else None
-        if changed:
-            self.service._account_changed(session, user)
-        await session.flush()
-        return user
-
-    async def delete_account(
-        self, session: AsyncSession, user: User, password: str, *, caller: str
-    ) -> None:
-        service = self.service
-        await self._confirm_password(session, user, password, caller)
-        address, language = user.email, user.language
-        # Told to media and news after the commit: the account's tokens and URLs stop there too.
-        service._end_sessions(session, user)
-        await service._revoke_clients(session, user)
-        recipients = [address, *([user.pending_email] if user.pending_email else [])]
-        await session.execute(delete(OutboxMessage).where(OutboxMessage.recipient.in_(recipients)))
-        service._account_changed(session, user)
-        # Codes, refresh families, sessions, login addresses, reset tokens and API clients go
-        # with the row (ON DELETE CASCADE).
-        await session.delete(user)
-        await session.flush()
-        service._mail(session, emails.account_deleted(address, language=language))
-
-    async def export(self, session: AsyncSession, user: User) -> dict[str, Any]:
-        sessions = await session.scalars(
-            select(SignInSession)
-            .where(SignInSession.user_id == user.id)
-            .order_by(SignInSession.created_at)
-        )
-        clients = await session.scalars(
-            select(ApiClient).where(ApiClient.owner_id == user.id).order_by(ApiClient.created_at)
-        )
-        known = await service_known_count(session, user.id)
-        return {
-            "account": {
-                "id": user.id,
-                "email": user.email,
-                "email_verified": user.email_verified,
-                "email_verified_at": user.email_verified_at,
-                "newsletter": user.newsletter,
-                "newsletter_since": user.newsletter_since,
-                "language": user.language,
-                "roles": list(user.roles),
-                "created_at": user.created_at,
-                "updated_at": user.updated_at,
-                "pending_email": user.pending_email,
-                "previous_email": user.previous_email,
-                "previous_email_until": user.previous_email_until,
-            },
-            "sessions": [_session_json(row) for row in sessions],
-            "api_clients": [
-                {
-                    "client_id": client.client_id,
-                    "name": client.name,
-                    "created_at": client.created_at,
-                    "revoked_at": client.revoked_at,
-                }
-                for client in clients
-            ],
-            "login_addresses": {
-                "count": known,
-                "note": (
-                    "Addresses this account logged in from lately are kept only as keyed "
-                    "digests (HMACs) bound to the account, so they cannot be read back; they "
-                    f"are forgotten {self.service.settings.known_login_address_days} days after "
-                    "the last login from them."
-                ),
-            },
-        }
+        },
+    }
 
 
 async def service_known_count(session: AsyncSession, user_id: uuid.UUID) -> int:

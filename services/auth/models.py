@@ -55,7 +55,7 @@ class User(UUIDPrimaryKey, Base):
     # Carried by every refresh token: raising it ends every session of the account at once.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # Someone registered this unverified address again with another password: whoever redeems
-    # the code must say which password the account gets (see `AuthService.verify_email`).
+    # the code must say which password the account gets (see `registration.verify_email`).
     registration_contested: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )

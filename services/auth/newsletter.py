@@ -1,4 +1,5 @@
-"""The newsletter's subscribers, for the mailing tool (`natomedia users newsletter-export`).
+"""The newsletter: an account's subscription, and the subscribers for the mailing tool
+(`natomedia users newsletter-export`).
 
 Only verified accounts count: an unverified address may belong to someone who never asked.
 """
@@ -16,10 +17,23 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.auth.account_events import AccountEvents
 from services.auth.models import User
+from services.common.clock import Clock
 
 ExportFormat = Literal["csv", "json"]
 FIELDS = ("email", "language", "subscribed_since")
+
+
+async def set_newsletter(
+    session: AsyncSession, user: User, subscribed: bool, *, clock: Clock, events: AccountEvents
+) -> User:
+    if user.newsletter != subscribed:
+        user.newsletter = subscribed
+        user.newsletter_since = clock.now() if subscribed else None
+        events.account_changed(session, user)
+    await session.flush()
+    return user
 
 
 @dataclass(frozen=True)

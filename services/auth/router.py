@@ -9,12 +9,22 @@ from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Depends, Form, Request, Response, status
 
+from services.auth import clients, newsletter, password_reset, registration, sessions
 from services.auth.account_cache import AccountCache
 from services.auth.account_reads import account_json
 from services.auth.auth import ClientBasicHeader, CurrentAccount, CurrentPrincipal
 from services.auth.dependencies import (
     Caller,
-    Service,
+    ClockDep,
+    CodesDep,
+    EventsDep,
+    HasherDep,
+    IssuerDep,
+    KnownAddressesDep,
+    LimitsDep,
+    SessionDep,
+    SettingsDep,
+    TokensDep,
     account_id,
 )
 from services.auth.exceptions import (
@@ -45,8 +55,7 @@ from services.auth.schemas import (
     TokenPair,
     VerifyRequest,
 )
-from services.auth.service import IssuedTokens
-from services.common.database import SessionDep
+from services.auth.session_tokens import IssuedTokens
 from services.common.http_cache import conditional_response
 from services.common.i18n import prefer_language
 from services.common.pagination import (
@@ -136,7 +145,15 @@ async def me(request: Request, principal: CurrentPrincipal) -> Response:
     ),
 )
 async def register(
-    body: RegisterRequest, session: SessionDep, service: Service, caller: Caller
+    body: RegisterRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    known_addresses: KnownAddressesDep,
+    events: EventsDep,
+    caller: Caller,
 ) -> RegisterResponse:
     """Create an account and email it a 6-digit code. A taken address gets the same answer.
 
@@ -148,17 +165,21 @@ async def register(
     # Problems about this request are in the language it registers in, unless it asked for
     # another with Accept-Language.
     prefer_language(body.language)
-    resend_after = await service.register(
+    resend_after = await registration.register(
         session,
         body.email,
         body.password,
         newsletter=body.newsletter,
         language=body.language,
         caller=caller,
+        settings=settings,
+        clock=clock,
+        limits=limits,
+        hasher=hasher,
+        known_addresses=known_addresses,
+        events=events,
     )
-    return RegisterResponse(
-        code_expires_in=service.settings.code_ttl_seconds, resend_after=resend_after
-    )
+    return RegisterResponse(code_expires_in=settings.code_ttl_seconds, resend_after=resend_after)
 
 
 @router.post(
@@ -175,7 +196,13 @@ async def verify(
     request: Request,
     response: Response,
     session: SessionDep,
-    service: Service,
+    clock: ClockDep,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    codes: CodesDep,
+    known_addresses: KnownAddressesDep,
+    tokens: TokensDep,
+    events: EventsDep,
     caller: Caller,
 ) -> TokenPair:
     """Prove the address with the emailed code; answers with a token pair.
@@ -183,13 +210,20 @@ async def verify(
     Send the password typed on the register screen with the code: it becomes the account's
     password. Every session opened before the verification ends.
     """
-    issued = await service.verify_email(
+    issued = await registration.verify_email(
         session,
         body.email,
         body.code,
         password=body.password,
         caller=caller,
         user_agent=request.headers.get("user-agent"),
+        clock=clock,
+        limits=limits,
+        hasher=hasher,
+        codes=codes,
+        known_addresses=known_addresses,
+        tokens=tokens,
+        events=events,
     )
     return _token_pair(issued, response)
 
@@ -203,17 +237,28 @@ async def verify(
     responses=problem_responses(VALIDATION, RATE_LIMITED),
 )
 async def resend_verification(
-    body: EmailRequest, session: SessionDep, service: Service, caller: Caller
+    body: EmailRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    known_addresses: KnownAddressesDep,
+    events: EventsDep,
+    caller: Caller,
 ) -> CodeRequested:
     """Email a new code (at most once a minute and five times an hour per address).
 
     Earlier codes stop working. The answer is the same whether or not the address has an
     unverified account.
     """
-    resend_after = await service.resend_verification(session, body.email, caller=caller)
-    return CodeRequested(
-        code_expires_in=service.settings.code_ttl_seconds, resend_after=resend_after
+    resend_after = await registration.resend_verification(
+        session,
+        body.email,
+        caller=caller,
+        limits=limits,
+        known_addresses=known_addresses,
+        events=events,
     )
+    return CodeRequested(code_expires_in=settings.code_ttl_seconds, resend_after=resend_after)
 
 
 @router.post(
@@ -230,16 +275,23 @@ async def login(
     request: Request,
     response: Response,
     session: SessionDep,
-    service: Service,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    known_addresses: KnownAddressesDep,
+    tokens: TokensDep,
     caller: Caller,
 ) -> TokenPair:
     """Exchange email and password for a token pair (unverified accounts too)."""
-    issued = await service.login(
+    issued = await sessions.login(
         session,
         body.email,
         body.password,
         caller=caller,
         user_agent=request.headers.get("user-agent"),
+        limits=limits,
+        hasher=hasher,
+        known_addresses=known_addresses,
+        tokens=tokens,
     )
     return _token_pair(issued, response)
 
@@ -252,10 +304,14 @@ async def login(
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
 )
 async def refresh(
-    body: RefreshRequest, response: Response, session: SessionDep, service: Service
+    body: RefreshRequest,
+    response: Response,
+    session: SessionDep,
+    clock: ClockDep,
+    tokens: TokensDep,
 ) -> TokenPair:
     """Spend a refresh token for a new pair. A spent token presented again ends its session."""
-    issued = await service.refresh(session, body.refresh_token)
+    issued = await sessions.refresh(session, body.refresh_token, clock=clock, tokens=tokens)
     return _token_pair(issued, response)
 
 
@@ -269,9 +325,9 @@ async def refresh(
     # body or a database that cannot be reached is.
     responses=problem_responses(VALIDATION, (503, "service_unavailable")),
 )
-async def logout(body: RefreshRequest, session: SessionDep, service: Service) -> Response:
+async def logout(body: RefreshRequest, session: SessionDep, tokens: TokensDep) -> Response:
     """End the session the refresh token belongs to."""
-    await service.logout(session, body.refresh_token)
+    await sessions.logout(session, body.refresh_token, tokens=tokens)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -284,13 +340,24 @@ async def logout(body: RefreshRequest, session: SessionDep, service: Service) ->
     responses=problem_responses(VALIDATION, RATE_LIMITED),
 )
 async def request_password_reset(
-    body: EmailRequest, session: SessionDep, service: Service, caller: Caller
+    body: EmailRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    known_addresses: KnownAddressesDep,
+    events: EventsDep,
+    caller: Caller,
 ) -> CodeRequested:
     """Email a reset code if the address has an account; the answer is the same either way."""
-    resend_after = await service.request_password_reset(session, body.email, caller=caller)
-    return CodeRequested(
-        code_expires_in=service.settings.code_ttl_seconds, resend_after=resend_after
+    resend_after = await password_reset.request_password_reset(
+        session,
+        body.email,
+        caller=caller,
+        limits=limits,
+        known_addresses=known_addresses,
+        events=events,
     )
+    return CodeRequested(code_expires_in=settings.code_ttl_seconds, resend_after=resend_after)
 
 
 @router.post(
@@ -304,12 +371,28 @@ async def verify_password_reset(
     body: EmailCodeRequest,
     response: Response,
     session: SessionDep,
-    service: Service,
+    settings: SettingsDep,
+    clock: ClockDep,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    codes: CodesDep,
+    known_addresses: KnownAddressesDep,
+    events: EventsDep,
     caller: Caller,
 ) -> ResetTokenResponse:
     """Exchange the emailed reset code for a short-lived, single-use reset token."""
-    token, expires_in = await service.verify_password_reset(
-        session, body.email, body.code, caller=caller
+    token, expires_in = await password_reset.verify_password_reset(
+        session,
+        body.email,
+        body.code,
+        caller=caller,
+        settings=settings,
+        clock=clock,
+        limits=limits,
+        hasher=hasher,
+        codes=codes,
+        known_addresses=known_addresses,
+        events=events,
     )
     response.headers.update(NO_STORE)
     return ResetTokenResponse(reset_token=token, expires_in=expires_in)
@@ -324,11 +407,28 @@ async def verify_password_reset(
     responses=problem_responses(VALIDATION, (400, "invalid_token"), (422, "weak_password")),
 )
 async def complete_password_reset(
-    body: ResetCompleteRequest, session: SessionDep, service: Service, caller: Caller
+    body: ResetCompleteRequest,
+    session: SessionDep,
+    clock: ClockDep,
+    limits: LimitsDep,
+    hasher: HasherDep,
+    codes: CodesDep,
+    known_addresses: KnownAddressesDep,
+    events: EventsDep,
+    caller: Caller,
 ) -> Response:
     """Set a new password; every session of the account ends and a notice is emailed."""
-    await service.complete_password_reset(
-        session, body.reset_token, body.new_password, caller=caller
+    await password_reset.complete_password_reset(
+        session,
+        body.reset_token,
+        body.new_password,
+        caller=caller,
+        clock=clock,
+        limits=limits,
+        hasher=hasher,
+        codes=codes,
+        known_addresses=known_addresses,
+        events=events,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -341,10 +441,16 @@ async def complete_password_reset(
     responses=problem_responses(VALIDATION, UNAUTHENTICATED),
 )
 async def set_newsletter(
-    body: NewsletterRequest, user: CurrentAccount, session: SessionDep, service: Service
+    body: NewsletterRequest,
+    user: CurrentAccount,
+    session: SessionDep,
+    clock: ClockDep,
+    events: EventsDep,
 ) -> Account:
     """Subscribe to or unsubscribe from the newsletter."""
-    return _account(await service.set_newsletter(session, user, body.subscribed))
+    return _account(
+        await newsletter.set_newsletter(session, user, body.subscribed, clock=clock, events=events)
+    )
 
 
 @router.post(
@@ -360,10 +466,10 @@ async def create_client(
     response: Response,
     user: CurrentAccount,
     session: SessionDep,
-    service: Service,
+    clock: ClockDep,
 ) -> ApiClientCreated:
     """Create partner credentials for the client-credentials grant. The secret is shown once."""
-    created = await service.create_client(session, user, body.name)
+    created = await clients.create_client(session, user, body.name, clock=clock)
     response.headers.update(NO_STORE)
     return ApiClientCreated(**_client(created.client).model_dump(), client_secret=created.secret)
 
@@ -395,7 +501,6 @@ async def create_client(
 async def list_clients(
     user: CurrentAccount,
     session: SessionDep,
-    service: Service,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[ApiClientOut]:
@@ -404,7 +509,7 @@ async def list_clients(
     if cursor is not None:
         _, created_at, client_id = decode_position(cursor, id_type="str")
         after = (created_at, client_id)
-    rows, more = await service.list_clients(session, user, limit=limit, after=after)
+    rows, more = await clients.list_clients(session, user, limit=limit, after=after)
     next_cursor = (
         encode_cursor(rows[-1].created_at.isoformat(), rows[-1].client_id) if more else None
     )
@@ -420,10 +525,10 @@ async def list_clients(
     responses=problem_responses(UNAUTHENTICATED, (404, "not_found")),
 )
 async def revoke_client(
-    client_id: str, user: CurrentAccount, session: SessionDep, service: Service
+    client_id: str, user: CurrentAccount, session: SessionDep, clock: ClockDep, events: EventsDep
 ) -> Response:
     """Revoke an API client; it can obtain no new tokens."""
-    await service.revoke_client(session, user, client_id)
+    await clients.revoke_client(session, user, client_id, clock=clock, events=events)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -457,7 +562,8 @@ async def client_credentials_token(
     form: Annotated[ClientCredentialsForm, Form()],
     response: Response,
     session: SessionDep,
-    service: Service,
+    limits: LimitsDep,
+    issuer: IssuerDep,
     authorization: ClientBasicHeader,
 ) -> ClientToken:
     """OAuth 2.0 client credentials (RFC 6749 §4.4): form fields or HTTP Basic.
@@ -477,8 +583,14 @@ async def client_credentials_token(
         client_id, client_secret = _basic_credentials(authorization)
     if not client_id or not client_secret:
         raise InvalidClient(basic=basic)
-    issued = await service.client_token(
-        session, client_id, client_secret, scope=form.scope, basic=basic
+    issued = await clients.client_token(
+        session,
+        client_id,
+        client_secret,
+        scope=form.scope,
+        basic=basic,
+        limits=limits,
+        issuer=issuer,
     )
     response.headers.update(NO_STORE)
     return ClientToken(access_token=issued.token, expires_in=issued.expires_in, scope=issued.scope)

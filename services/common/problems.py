@@ -1,8 +1,9 @@
 """Every error leaves the process as application/problem+json (RFC 9457) with a stable `code`.
 
-Services raise `ProblemError` subclasses (or domain exceptions mapped to them in one place);
-`install_problem_handlers` renders those, validation failures, unknown routes and anything
-unexpected, the last without a stack trace.
+Services raise domain exceptions, which each maps to a problem in one place (its
+`error_handlers`); routes and the shared code raise `ProblemError` subclasses (not found, bad token,
+rate limited...). `install_problem_handlers` renders those, validation failures, unknown routes
+and anything unexpected, the last without a stack trace.
 """
 
 from __future__ import annotations

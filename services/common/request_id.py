@@ -41,8 +41,8 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # Appended, not set through MutableHeaders: nothing inside sets this header, and
-                # the scan for an existing one cost more than the rest of this middleware.
+                # Appended, not set through MutableHeaders: nothing inside sets this header, so
+                # there is no existing one to look for and replace.
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 

@@ -20,6 +20,7 @@ from services.common.tasks import cancel_and_wait
 from services.media.config import MediaSettings
 from services.media.delivery import RenditionFiles
 from services.media.editor_router import router as editor_router
+from services.media.error_handlers import install_error_handlers
 from services.media.my_downloads import purge_grant_addresses
 from services.media.my_downloads import router as my_downloads_router
 from services.media.router import router
@@ -81,6 +82,7 @@ def create_app(
         hears_revocations=True,
         lifespan=lifespan,
     )
+    install_error_handlers(app)
     app.state.storage = LocalStorage(settings.resolved_storage_dir)
     app.state.signer = DownloadSigner(settings.resolved_signing_secret)
     app.state.rendition_files = RenditionFiles(database)

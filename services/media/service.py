@@ -167,7 +167,7 @@ async def _feed_page(
             # Positions alone: everything after the last one seen, whatever its timestamp.
             statement = statement.where(Video.feed_position > position)
         elif mode == "u":
-            # A cursor issued before the feed had positions: the old (updated_at, id) key.
+            # An (updated_at, id) cursor: partners may hold saved cursors of this form.
             instant, video_id = _cursor_position(cursor, "updated")
             statement = statement.where(
                 or_(

@@ -12,6 +12,7 @@ from services.common.jwt import TokenVerifier
 from services.common.ratelimit import RateLimiter
 from services.common.security import build_token_verifier
 from services.news.config import NewsSettings
+from services.news.error_handlers import install_error_handlers
 from services.news.router import router
 
 
@@ -24,7 +25,7 @@ def create_app(
     rate_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     settings = settings or NewsSettings()
-    return create_service_app(
+    app = create_service_app(
         title="NATO Multimedia: news",
         description=(
             "Articles as JSON with full-text search, a JSON Feed and an Atom feed for readers and "
@@ -40,3 +41,5 @@ def create_app(
         public_cache_seconds=settings.public_cache_seconds,
         hears_revocations=True,
     )
+    install_error_handlers(app)
+    return app

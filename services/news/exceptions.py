@@ -1,30 +1,30 @@
-"""The news service's errors, each with its stable problem+json `code`."""
+"""The news service's errors. They know nothing of HTTP: `error_handlers` maps each to its
+problem+json status and stable `code`."""
 
 from __future__ import annotations
 
-from services.common.i18n import N_
-from services.common.problems import FieldError, InsufficientScope, NotFound, ProblemError
+
+class NewsError(Exception):
+    """Base of every news domain error a request can meet."""
 
 
-class ArticleNotFound(NotFound):
+class ArticleNotFound(NewsError):
     def __init__(self, slug: str) -> None:
-        super().__init__(N_("No article has the slug {slug}."), values={"slug": repr(slug)})
+        super().__init__(slug)
+        self.slug = slug
 
 
-class EditorRequired(InsufficientScope):
-    def __init__(self) -> None:
-        super().__init__(
-            N_("This call needs an access token with the editor role."),
-            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="editor"'},
-        )
+class EditorRequired(NewsError):
+    """The token is valid but lacks the editor role."""
 
 
-class InvalidArticle(ProblemError):
-    status = 422
-    code = "validation_error"
-
+class InvalidArticle(NewsError):
     def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(
-            N_("The request is not valid."),
-            errors=[FieldError(field=field, code=code, message=message)],
-        )
+        super().__init__(message)
+        self.field = field
+        self.code = code
+        self.message = message
+
+
+class SlugTaken(NewsError):
+    """Another editor took the same slug between our check and our insert."""

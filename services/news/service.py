@@ -18,10 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from services.common.i18n import N_
 from services.common.pagination import InvalidCursor, decode_position, encode_cursor
-from services.common.problems import ProblemError
-from services.news.exceptions import ArticleNotFound, InvalidArticle
+from services.news.exceptions import ArticleNotFound, InvalidArticle, SlugTaken
 from services.news.models import Article, ArticleTag
 from services.news.sanitise import plain_text, sanitise_html
 from services.news.schemas import ArticleCreate, ArticleUpdate, normalise_tag
@@ -275,12 +273,7 @@ async def _flush_new(session: AsyncSession, article: Article) -> None:
     try:
         await session.flush()
     except IntegrityError as exc:
-        # Another editor took the same slug between our check and our insert.
-        raise ProblemError(
-            N_("Another article with this slug was created at the same moment; try again."),
-            status=409,
-            code="conflict",
-        ) from exc
+        raise SlugTaken from exc
     await search_for(session).index(session, article)
 
 

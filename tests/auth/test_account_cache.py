@@ -145,7 +145,7 @@ def app_of(client: httpx.AsyncClient) -> FastAPI:
 
 
 async def _subscribed(app: FastAPI) -> None:
-    feed: AccountChangeFeed = app.state.auth_service.account_changes
+    feed: AccountChangeFeed = app.state.account_changes
     await asyncio.wait_for(feed.subscribed.wait(), timeout=5)
 
 

@@ -48,8 +48,8 @@ class Recorder:
         self.task: asyncio.Task[Any] | None = None
         engine = app.state.database.engine.sync_engine
         event.listen(engine, "before_cursor_execute", self._statement)
-        service = app.state.auth_service
-        run, call = service.hasher._run, service.limiter._call
+        hasher, limiter = app.state.hasher, app.state.rate_limiter
+        run, call = hasher._run, limiter._call
 
         async def counted_run(function: Callable[..., Any], *args: str) -> Any:
             if self.current is not None:
@@ -62,8 +62,8 @@ class Recorder:
                 self.current.counters.append((method, str(limit), shown))
             return await call(method, limit, *key)
 
-        service.hasher._run = counted_run
-        service.limiter._call = recorded_call
+        hasher._run = counted_run
+        limiter._call = recorded_call
 
     def _statement(self, *args: Any) -> None:
         if self.current is not None and asyncio.current_task() is self.task:
@@ -86,7 +86,6 @@ async def quiet(start_app: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClien
     """An auth app whose mail sender is off, so only the request's own work is seen."""
     async with start_app(AUTH_MAIL_SENDER=False) as client:
         app: FastAPI = client._transport.app  # type: ignore[attr-defined]
-        service = app.state.auth_service
         for email in (UNVERIFIED, VERIFIED):
             response = await client.post(
                 "/v1/auth/register", json={"email": email, "password": STRONG_PASSWORD}
@@ -101,7 +100,7 @@ async def quiet(start_app: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClien
         for email in (UNVERIFIED, VERIFIED):
             await client.post("/v1/auth/password-reset", json={"email": email})
         # Both addresses now hold live codes of both kinds, as the sender leaves them.
-        await service.code_requests.answer_due(app.state.database)
+        await app.state.code_requests.answer_due(app.state.database)
         yield app, client
 
 

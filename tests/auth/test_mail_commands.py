@@ -112,7 +112,7 @@ async def test_status_counts_due_and_deferred_mail_and_the_oldest_age(
         await register(client, "waiting1@example.org")
         # With no sender here, answer the two requests for a code as one would.
         app = client._transport.app  # type: ignore[attr-defined]
-        assert await app.state.auth_service.code_requests.answer_due(app.state.database) == 2
+        assert await app.state.code_requests.answer_due(app.state.database) == 2
     settings = make_settings(database_url, tmp_path, free_port())
     lines = (await _status(settings)).splitlines()
     assert "due: 2" in lines

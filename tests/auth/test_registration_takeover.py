@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.auth.service import AuthService
+from services.auth.login_addresses import KnownAddresses
 from services.common.database import UnitOfWork
 from services.gateway.mail_sink import MailSink
 from tests.auth.flows import bearer, latest_code, register
@@ -53,10 +53,10 @@ async def verify(client: httpx.AsyncClient, code: str, **extra: str) -> httpx.Re
 
 
 async def address_is_known(app: FastAPI, access_token: str, address: str) -> bool:
-    service: AuthService = app.state.auth_service
+    known: KnownAddresses = app.state.known_addresses
     me = await app_client_me(app, access_token)
     async with UnitOfWork(app.state.database) as session:
-        return await service.known_addresses.is_known(session, uuid.UUID(me["id"]), address)
+        return await known.is_known(session, uuid.UUID(me["id"]), address)
 
 
 async def app_client_me(app: FastAPI, access_token: str) -> dict[str, Any]:

@@ -156,7 +156,7 @@ async def test_a_token_issued_before_epochs_were_carried_counts_as_epoch_0(
 ) -> None:
     email = "legacy-token@example.org"
     pair = await verified_account(client, mail_sink, email)
-    issuer = app.state.auth_service.issuer
+    issuer = app.state.issuer
     subject = claims(pair["access_token"])["sub"]
     # An account verified by the previous release is still at epoch 0.
     async with app.state.database.engine.begin() as connection:

@@ -333,7 +333,7 @@ async def test_a_login_holds_no_database_connection_while_it_waits_for_the_hash(
     app: FastAPI, client: httpx.AsyncClient, mail_sink: MailSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await verified_account(client, mail_sink, "pool@example.com")
-    hasher = app.state.auth_service.hasher
+    hasher = app.state.hasher
     hashing, release = asyncio.Event(), asyncio.Event()
     verify = hasher.verify
 

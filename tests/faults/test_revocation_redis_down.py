@@ -39,7 +39,7 @@ async def test_a_reset_during_a_redis_outage_reaches_media_when_redis_returns(
     await prepare("media", media_config, seed=True)
     email = "outage@example.org"
     auth_app = create_app("auth", auth_config)
-    publisher: RevocationPublisher = auth_app.state.auth_service.revocations
+    publisher: RevocationPublisher = auth_app.state.revocation_publisher
     async with serving(auth_app) as auth:
         token = (await verified_account(auth, mail_sink, email))["access_token"]
         headers = {"Authorization": f"Bearer {token}"}

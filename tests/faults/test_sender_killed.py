@@ -58,7 +58,7 @@ async def test_killing_the_sender_mid_batch_loses_nothing_and_repeats_at_most_on
             response = await register(client, address, **from_address(f"10.6.0.{n + 1}"))
             assert response.status_code == 202
         # No sender runs here: answer the requests for codes, which queues their mail.
-        answered = await app.state.auth_service.code_requests.answer_due(app.state.database)
+        answered = await app.state.code_requests.answer_due(app.state.database)
         assert answered == len(ADDRESSES)
     _slow(mail_sink, 0.1)
     outbox = service_module("auth", "outbox")

@@ -153,13 +153,13 @@ async def test_login_timing_test_would_catch_a_missing_dummy_hash(
     known_account: httpx.AsyncClient,
 ) -> None:
     """The check above has teeth: an unknown address answered without hashing shows up."""
-    service = known_account._transport.app.state.auth_service  # type: ignore[attr-defined]
-    original = service.hasher.verify_nothing
+    hasher = known_account._transport.app.state.hasher  # type: ignore[attr-defined]
+    original = hasher.verify_nothing
 
     async def skip(_: str) -> None:
         return None
 
-    service.hasher.verify_nothing = skip
+    hasher.verify_nothing = skip
     try:
         known: list[float] = []
         unknown: list[float] = []
@@ -169,6 +169,6 @@ async def test_login_timing_test_would_catch_a_missing_dummy_hash(
                 await _login(known_account, target)
                 samples.append(time.perf_counter() - started)
     finally:
-        service.hasher.verify_nothing = original
+        hasher.verify_nothing = original
     differs, summary = distinguishable(known, unknown)
     assert differs, summary

@@ -34,25 +34,26 @@ class CodeRequests:
 
     async def answer_due(self, database: Database) -> int:
         """Answer one batch of requests, oldest first; return how many were answered."""
+        due = (
+            select(CodeRequest.id)
+            .order_by(CodeRequest.created_at, CodeRequest.id)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
         async with database.sessionmaker() as session, session.begin():
-            requests = list(
-                await session.scalars(
-                    select(CodeRequest)
-                    .order_by(CodeRequest.created_at, CodeRequest.id)
-                    .limit(self.batch_size)
-                    # Another sender skips what this one holds (PostgreSQL; SQLite has one
-                    # writer at a time anyway).
-                    .with_for_update(skip_locked=True)
-                )
+            # Claimed by deleting them, in the statement that picks them: two senders (two
+            # replicas) never answer one request twice, which would mail a code the second
+            # answer already replaced. PostgreSQL skips rows another sender holds; SQLite's
+            # write lock makes the second sender wait and find them gone.
+            claimed = await session.scalars(
+                delete(CodeRequest)
+                .where(CodeRequest.id.in_(due.scalar_subquery()))
+                .returning(CodeRequest)
+                .execution_options(synchronize_session=False)
             )
+            requests = sorted(claimed, key=lambda request: (request.created_at, request.id))
             for request in requests:
                 await self._answer(session, request)
-            if requests:
-                await session.execute(
-                    delete(CodeRequest)
-                    .where(CodeRequest.id.in_([request.id for request in requests]))
-                    .execution_options(synchronize_session=False)
-                )
         return len(requests)
 
     async def purge_stale_codes(self, database: Database) -> None:

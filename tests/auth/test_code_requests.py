@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
+from services.auth.models import OutboxMessage
+from services.common.database import Database
 from services.gateway.mail_sink import MailSink
 from tests.auth.flows import (
     STRONG_PASSWORD,
@@ -194,3 +197,23 @@ async def test_resend_after_is_the_same_for_known_and_unknown_addresses(
             "code_expires_in": 1800,
             "resend_after": 60,
         }
+
+
+async def test_two_senders_never_answer_one_request_twice(start_app: Any) -> None:
+    # Two replicas each run a sender. Had both answered the request, the second code would
+    # replace the first after its mail was queued: the first mail would carry a dead code.
+    async with start_app(AUTH_MAIL_SENDER=False) as client:
+        await register(client, REAL)
+        app: FastAPI = client._transport.app  # type: ignore[attr-defined]
+        other = Database(app.state.database.url)
+        try:
+            answered = await asyncio.gather(
+                app.state.code_requests.answer_due(app.state.database),
+                app.state.code_requests.answer_due(other),
+            )
+        finally:
+            await other.dispose()
+        assert sorted(answered) == [0, 1]
+        async with app.state.database.sessionmaker() as session:
+            queued = await session.scalar(select(func.count()).select_from(OutboxMessage))
+        assert queued == 1

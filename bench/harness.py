@@ -34,7 +34,12 @@ POSTGRES_URL = os.environ.get(
     "NATOMEDIA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 DATABASES = ("auth", "media", "news", "peer")
+# Per run: two runs against one server (CI jobs, people sharing a machine) never drop each
+# other's databases.
+DATABASE_PREFIX = f"bench_{os.getpid()}_"
 SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.I)
+
+ENGINE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 
 EMAIL = "bench.reader@example.org"
 PASSWORD = "Bench-Reader-2024!x"
@@ -115,7 +120,8 @@ class Options:
     # `login_slice` seconds.
     login_rounds: int = 4
     login_slice: float = 5.0
-    database: str = "sqlite"
+    # PostgreSQL is what production runs on; SQLite is the development database.
+    database: str = "postgresql"
     # Row-key prefixes to measure (`news`, `video`, `token`, `me`, `login`, `storm`, `file`).
     only: tuple[str, ...] = ()
 
@@ -240,7 +246,7 @@ class Harness:
         if self.options.database == "sqlite":
             return f"sqlite+aiosqlite:///{(self.data / f'{name}.sqlite3').resolve()}"
         base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        return f"{base}/bench_{name}"
+        return f"{base}/{DATABASE_PREFIX}{name}"
 
     def database_env(self) -> dict[str, str]:
         if self.options.database == "sqlite":
@@ -259,7 +265,7 @@ class Harness:
             connection = await asyncpg.connect(POSTGRES_URL, timeout=10)
             try:
                 for name in DATABASES:
-                    await connection.execute(statement.format(name=f"bench_{name}"))
+                    await connection.execute(statement.format(name=f"{DATABASE_PREFIX}{name}"))
             finally:
                 await connection.close()
 

@@ -6,6 +6,7 @@ process and stops it by PID. The table is printed and written to bench/results.m
 
     .venv/bin/python bench/run.py                 # full run (10 s a row, 1 GiB file, peer)
     .venv/bin/python bench/run.py --smoke         # seconds: CI keeps the harness from rotting
+    .venv/bin/python bench/run.py --database sqlite   # on SQLite (default: PostgreSQL)
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ import sys
 import traceback
 from pathlib import Path
 
-from harness import BENCH_DIR, GIB, NEWS_PATH, PEER_VENV, SECRET_NAME, Options, find_tool
+from harness import (
+    BENCH_DIR,
+    ENGINE_NAMES,
+    GIB,
+    NEWS_PATH,
+    PEER_VENV,
+    SECRET_NAME,
+    Options,
+    find_tool,
+)
 from machine import describe_machine
 from report import render_table, rows_as_json, write_results
 from rows_auth import auth_rows
@@ -71,7 +81,8 @@ def run(bench: Bench) -> int:
     }
     if setup_error is not None:
         settings["setup error"] = str(setup_error).splitlines()[0]
-    text = write_results(bench.options.output, table, machine, settings)
+    engine = ENGINE_NAMES[bench.options.database]
+    text = write_results(bench.options.output, table, machine, settings, engine=engine)
     if bench.options.json_output is not None:
         bench.options.json_output.write_text(
             json.dumps(
@@ -109,10 +120,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--database",
-        choices=("sqlite", "postgresql"),
-        default="sqlite",
-        help="what every service and the peer store in (postgresql: NATOMEDIA_BENCH_POSTGRES_URL,"
-        " bench_* databases made and dropped by the run)",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="what every service and the peer store in (default postgresql, the production "
+        "database: NATOMEDIA_BENCH_POSTGRES_URL, bench_<pid>_* databases made and dropped by "
+        "the run; sqlite: files in the workdir)",
     )
     parser.add_argument(
         "--profile",

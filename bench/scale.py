@@ -174,6 +174,7 @@ class Scale:
             shutil.rmtree(engine.work)
         engine.work.mkdir(parents=True)
         if engine.name == "postgresql":
+            engine.values["unreachable"] = True
             postgres(
                 [
                     statement
@@ -184,9 +185,10 @@ class Scale:
                     )
                 ]
             )
+            del engine.values["unreachable"]
 
     def drop_databases(self, engine: Engine) -> None:
-        if engine.name == "postgresql":
+        if engine.name == "postgresql" and "unreachable" not in engine.values:
             postgres(
                 [
                     f'DROP DATABASE IF EXISTS "{engine.prefix}{service}" WITH (FORCE)'
@@ -370,8 +372,8 @@ class Scale:
 
     def one(self, engine: Engine, articles: Path, videos: Path) -> None:
         print(f"[scale] === {ENGINES[engine.name]}, {engine.rows:,} rows", flush=True)
-        self.fresh_databases(engine)
         try:
+            self.fresh_databases(engine)
             self.migrate(engine)
             news_ok = self.run_import(engine, "news", articles, "articles")
             media_ok = self.run_import(engine, "media", videos, "videos")

@@ -24,6 +24,7 @@ IMPORTS = {
 }
 TOKEN_READS = {"news-list": "news list (`?limit=20`)", "video-detail": "video detail"}
 PAGES = (1, 5)
+COLOURS = ("tab:blue", "tab:cyan", "tab:red", "tab:orange", "tab:green", "tab:olive")
 
 # Per engine: one size's values (key -> value).
 Values = Mapping[str, Any]
@@ -412,6 +413,7 @@ def draw(path: Path, results: Mapping[str, BySize]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     engines = list(results)
     figure, axes = plt.subplots(
@@ -431,17 +433,23 @@ def draw(path: Path, results: Mapping[str, BySize]) -> None:
                     ]
                     if not points:
                         continue
-                    style = "-" if service == "news" else "--"
+                    # One colour per query and page; news solid, video dashed.
+                    colour = COLOURS[(list(QUERIES).index(kind) * len(PAGES) + page - 1) % 6]
                     axis.plot(
                         *zip(*points, strict=True),
-                        style,
+                        "-" if service == "news" else "--",
+                        color=colour,
                         marker="o" if page == 1 else "s",
-                        label=f"{service} `{query}` p{page}",
+                        label=f"{service} `{query}` page {page}",
                     )
         target = 30 if engine == "postgresql" else 50
         axis.axhline(target, color="red", linewidth=1, linestyle=":", label=f"target {target} ms")
         axis.set_xscale("log")
         axis.set_yscale("log")
+        plain = ticker.FuncFormatter(lambda value, _: f"{value:,.0f}")
+        axis.xaxis.set_major_formatter(plain)
+        axis.yaxis.set_major_formatter(plain)
+        axis.yaxis.set_minor_formatter(ticker.NullFormatter())
         axis.set_xlabel("rows (articles, videos)")
         axis.set_title(f"{ENGINES[engine]}: search median latency")
         axis.grid(True, which="both", alpha=0.3)

@@ -24,7 +24,8 @@ BENCH = ROOT / "bench"
 ROWS = 1000
 ENGINES = ("postgresql", "sqlite")
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+# Imports on both engines, on a machine that may be busy: more than the suite's 600 s default.
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ IMPORTS = {
 }
 TOKEN_READS = {"news-list": "news list (`?limit=20`)", "video-detail": "video detail"}
 PAGES = (1, 5)
+MILLISECOND_TICKS = (1, 2, 5, 10, 20, 30, 50, 80, 100, 200, 500, 1000, 2000, 5000)
 COLOURS = ("tab:blue", "tab:cyan", "tab:red", "tab:orange", "tab:green", "tab:olive")
 
 # Per engine: one size's values (key -> value).
@@ -434,7 +435,7 @@ def draw(path: Path, results: Mapping[str, BySize]) -> None:
                     if not points:
                         continue
                     # One colour per query and page; news solid, video dashed.
-                    colour = COLOURS[(list(QUERIES).index(kind) * len(PAGES) + page - 1) % 6]
+                    colour = COLOURS[list(QUERIES).index(kind) * len(PAGES) + PAGES.index(page)]
                     axis.plot(
                         *zip(*points, strict=True),
                         "-" if service == "news" else "--",
@@ -449,6 +450,7 @@ def draw(path: Path, results: Mapping[str, BySize]) -> None:
         plain = ticker.FuncFormatter(lambda value, _: f"{value:,.0f}")
         axis.xaxis.set_major_formatter(plain)
         axis.yaxis.set_major_formatter(plain)
+        axis.yaxis.set_major_locator(ticker.FixedLocator(MILLISECOND_TICKS))
         axis.yaxis.set_minor_formatter(ticker.NullFormatter())
         axis.set_xlabel("rows (articles, videos)")
         axis.set_title(f"{ENGINES[engine]}: search median latency")

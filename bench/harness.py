@@ -42,6 +42,7 @@ SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.I)
 ENGINE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 
 EMAIL = "bench.reader@example.org"
+EDITOR_EMAIL = "bench.editor@example.org"
 PASSWORD = "Bench-Reader-2024!x"
 NEWS_PATH = "/v1/news/articles?limit=20"
 GIB = 1024**3
@@ -145,7 +146,8 @@ class State:
     video_path: str = ""
     news_body: bytes = b""
     video_body: bytes = b""
-    access_token: str = ""
+    access_token: str = ""  # a reader's: no editor scope
+    editor_token: str = ""
     download_path: str = ""
     direct_file_path: str = ""
     file_label: str = ""

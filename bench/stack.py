@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness import (
     BENCH_DIR,
+    EDITOR_EMAIL,
     EMAIL,
     GIB,
     NEWS_PATH,
@@ -27,6 +28,8 @@ from harness import (
     http,
 )
 from processes import clean_env, wait_http
+
+NATOMEDIA = (str(PROJECT_PYTHON), "-m", "services.gateway.cli")
 
 
 class Bench(Harness):
@@ -200,24 +203,48 @@ class Bench(Harness):
         wait_http(self.base(self.ports.gateway) + "/v1/news/healthz", gateway)
 
     def create_account(self) -> None:
+        self.register(EMAIL)
+        self.login()
+        # An editor too: editors are never served from a cache, so their reads take the
+        # uncached path the reader's rows no longer show.
+        self.register(EDITOR_EMAIL)
+        completed = subprocess.run(
+            [*NATOMEDIA, "users", "grant-role", EDITOR_EMAIL, "editor"],
+            env=self.service_env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"grant-role failed:\n{completed.stdout}\n{completed.stderr}")
+        status, _, body = http(
+            "POST",
+            f"{self.base(self.ports.auth)}/v1/auth/login",
+            json_body={"email": EDITOR_EMAIL, "password": PASSWORD},
+        )
+        expect(status, body, 200, "editor login")
+        self.state.editor_token = json.loads(body)["access_token"]
+
+    def register(self, email: str) -> None:
         auth = self.base(self.ports.auth)
         status, _, body = http(
-            "POST", f"{auth}/v1/auth/register", json_body={"email": EMAIL, "password": PASSWORD}
+            "POST", f"{auth}/v1/auth/register", json_body={"email": email, "password": PASSWORD}
         )
         expect(status, body, 202, "register")
         deadline = time.monotonic() + 30
         code = None
         while code is None and time.monotonic() < deadline:
-            mails = self.sink.to(EMAIL)  # type: ignore[attr-defined]
+            mails = self.sink.to(email)  # type: ignore[attr-defined]
             code = next((mail.code for mail in mails if mail.code), None)
             time.sleep(0.1)
         if code is None:
             raise RuntimeError("no verification code arrived at the mail sink within 30 s")
         status, _, body = http(
-            "POST", f"{auth}/v1/auth/verify", json_body={"email": EMAIL, "code": code}
+            "POST", f"{auth}/v1/auth/verify", json_body={"email": email, "code": code}
         )
         expect(status, body, 200, "verify")
-        self.login()
 
     def login(self) -> None:
         status, _, body = http(

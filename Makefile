@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock run test lint format bench bench-smoke openapi clean messages messages-extract messages-update messages-compile
+.PHONY: install lock run test lint format bench bench-smoke bench-scale openapi clean messages messages-extract messages-update messages-compile
 
 # Installs exactly what requirements/dev.lock pins (with hashes), so a new upstream release cannot
 # change what CI lints and tests against; `make lock` moves the pins on purpose.
@@ -44,6 +44,10 @@ bench: install ## each service against its limits and fastapi-users; writes benc
 
 bench-smoke: install ## the same harness in seconds (what CI runs); times nothing
 	$(BIN)/python bench/run.py --smoke $(BENCH_ARGS)
+
+# Sizes with BENCH_SCALE_ARGS="--rows 1000,10000" (default 1,000, 10,000 and 100,000 rows).
+bench-scale: install ## the archive at scale on PostgreSQL and SQLite; writes bench/results-scale.md and .png
+	$(BIN)/python bench/scale.py $(BENCH_SCALE_ARGS)
 
 openapi: install ## rewrite the committed API document from the code, and the client's models
 	$(BIN)/natomedia openapi > openapi.json

@@ -144,13 +144,19 @@ def rows_as_json(rows: Sequence[Row]) -> list[dict[str, object]]:
 
 
 def write_results(
-    path: Path, table: str, machine: Mapping[str, str], settings: Mapping[str, str]
+    path: Path,
+    table: str,
+    machine: Mapping[str, str],
+    settings: Mapping[str, str],
+    *,
+    engine: str,
 ) -> str:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
-        "# Bench results",
+        f"# Bench results ({engine})",
         "",
-        f"Measured {stamp} by `make bench` (bench/run.py). Ratios compare rows of this run only;"
+        f"Measured {stamp} by `make bench` (bench/run.py) on {engine}: every service and the"
+        " peer store in it. Ratios compare rows of this run only;"
         " `ratio` is this row over its reference (for p99 rows, lower is better).",
         "",
         table,

@@ -1,5 +1,8 @@
 """`make bench` in smoke mode: the harness starts everything, measures every row, stops cleanly.
 
+It runs on the bench's default database, PostgreSQL, and skips when PostgreSQL is unreachable
+(unless NATOMEDIA_REQUIRE names it).
+
 It asserts that each row is present and produced a measurement without errors; never a time or
 a rate, which depend on the machine.
 """
@@ -16,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.bench.support import require_postgres
 from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,14 +29,18 @@ MEASURED_ROWS = (
     "news.bare",
     "news.direct",
     "news.gateway",
-    "news.direct-uncached",
-    "news.gateway-uncached",
+    "news.direct-reader",
+    "news.gateway-reader",
+    "news.direct-editor",
+    "news.gateway-editor",
     "video.nginx",
     "video.bare",
     "video.direct",
     "video.gateway",
-    "video.direct-uncached",
-    "video.gateway-uncached",
+    "video.direct-reader",
+    "video.gateway-reader",
+    "video.direct-editor",
+    "video.gateway-editor",
     "token.open",
     "token.protected",
     "me.ours",
@@ -44,7 +52,7 @@ MEASURED_ROWS = (
 )
 PEER_ROWS = ("me.peer", "login.peer", "storm.peer")
 
-pytestmark = [pytest.mark.nginx, pytest.mark.e2e]
+pytestmark = [pytest.mark.nginx, pytest.mark.postgres, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +62,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     # As root the bench installs wrk itself (Debian's package), as it does on a fresh CI machine.
     if shutil.which("wrk") is None and os.geteuid() != 0:
         unavailable("nginx", "wrk is not installed")
+    postgres_url = require_postgres()
     work = tmp_path_factory.mktemp("bench")
     completed = subprocess.run(
         [
@@ -72,6 +81,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
         text=True,
         timeout=900,
         check=False,
+        env={**os.environ, "NATOMEDIA_BENCH_POSTGRES_URL": postgres_url},
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     results = json.loads((work / "results.json").read_text())
@@ -108,3 +118,9 @@ def test_the_table_and_machine_are_written(smoke_run: tuple[dict[str, Any], str]
         assert any(f"| {row['label']} |" in line for line in table), row["label"]
     for heading in ("CPU", "cores", "Python", "packages", "nginx", "wrk", "pinning"):
         assert f"- {heading}: " in markdown
+
+
+def test_the_default_database_is_postgresql(smoke_run: tuple[dict[str, Any], str]) -> None:
+    results, markdown = smoke_run
+    assert markdown.startswith("# Bench results (PostgreSQL)")
+    assert results["run"]["database"].startswith("postgresql")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import httpx
 
-from tests.conftest import TokenFactory
+from tests.conftest import REQUIRED, TokenFactory
 from tests.security.apps import assert_problem
 from tests.security.forgery import forgeries
 
@@ -15,15 +17,18 @@ SHARED = ("content-type", "content-length", "etag", "cache-control", "last-modif
 async def _public_paths(news: httpx.AsyncClient, media: httpx.AsyncClient) -> list[str]:
     slug = (await news.get("/v1/news/articles")).json()["items"][0]["slug"]
     video_id = (await media.get("/v1/media/videos")).json()["items"][0]["id"]
-    return [
+    paths = [
         "/v1/news/articles",
         f"/v1/news/articles/{slug}",
         "/v1/news/feed.json",
         "/v1/news/feed.atom",
         "/v1/media/videos",
         f"/v1/media/videos/{video_id}",
-        f"/v1/media/videos/{video_id}/thumbnail.jpg",
     ]
+    # The demo videos get their thumbnails from ffmpeg at ingest; without it there are none.
+    if shutil.which("ffmpeg") is not None or "ffprobe" in REQUIRED:
+        paths.append(f"/v1/media/videos/{video_id}/thumbnail.jpg")
+    return paths
 
 
 async def test_head_answers_wherever_get_does(

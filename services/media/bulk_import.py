@@ -24,10 +24,12 @@ import anyio
 import ijson  # type: ignore[import-untyped]
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import Database, utcnow
 from services.common.progress import ProgressBar
+from services.media.exceptions import IngestError
 from services.media.feed import take_positions
 from services.media.ingest import (
     Probe,
@@ -88,11 +90,13 @@ class ImportVideo(BaseModel):
 
 
 class ImportFailed(Exception):
-    """The file cannot be imported; `problems` lists every reason, one line each."""
+    """The file cannot be imported; `problems` lists every reason, one line each. `written`
+    videos were imported before a failure while writing (a second run imports the rest)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, written: int = 0) -> None:
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = problems
+        self.written = written
 
 
 @dataclass
@@ -308,26 +312,43 @@ async def import_file(
     path: Path,
     *,
     ffprobe: str = "ffprobe",
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> ImportResult:
     """Check everything, then write; `ImportFailed` lists every problem and nothing is written."""
+    batch_size = batch_size or BATCH_SIZE
     total, already = await check_file(database, storage, path, batch_size=batch_size)
     result = ImportResult(already_there=len(already))
     batch: list[ImportVideo] = []
+    number = 0
+
+    async def write() -> None:
+        try:
+            await _write_batch(database, storage, path.parent, batch, result, ffprobe)
+        except (SQLAlchemyError, OSError, IngestError) as exc:
+            first = number - len(batch) + 1
+            reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
+            raise ImportFailed(
+                [f"rows {first}-{number}: not written: {type(exc).__name__}: {reason}"],
+                written=result.imported,
+            ) from exc
+        progress.advance(len(batch))
+        batch.clear()
+
     with ProgressBar(f"importing {path.name}", total, bytes=False) as progress:
-        for _, item in _rows(path):
-            video = ImportVideo.model_validate(item)
+        for number, item in _rows(path):
+            try:
+                video = ImportVideo.model_validate(item)
+            except ValidationError as exc:
+                problem = f"{_where(number, item)}: the file changed while it was imported"
+                raise ImportFailed([problem], written=result.imported) from exc
             if video.external_id in already:
                 progress.advance(1)
                 continue
             batch.append(video)
             if len(batch) >= batch_size:
-                await _write_batch(database, storage, path.parent, batch, result, ffprobe)
-                progress.advance(len(batch))
-                batch = []
+                await write()
         if batch:
-            await _write_batch(database, storage, path.parent, batch, result, ffprobe)
-            progress.advance(len(batch))
+            await write()
     return result
 
 

@@ -193,7 +193,15 @@ async def cli_import(settings: MediaSettings, args: argparse.Namespace) -> int:
     except bulk_import.ImportFailed as exc:
         for problem in exc.problems:
             sys.stderr.write(f"{problem}\n")
-        sys.stderr.write(f"import failed: {len(exc.problems)} problem(s); nothing was imported\n")
+        if exc.written:
+            sys.stderr.write(
+                f"import stopped: {exc.written} video(s) were imported before it; "
+                "run it again to import the rest\n"
+            )
+        else:
+            sys.stderr.write(
+                f"import failed: {len(exc.problems)} problem(s); nothing was imported\n"
+            )
         return 1
     finally:
         await database.dispose()

@@ -23,7 +23,7 @@ from typing import Any, Self, cast
 import anyio
 import ijson  # type: ignore[import-untyped]
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,7 +134,15 @@ async def _stored_sha256(storage: Storage, key: str) -> str:
     return digest.hexdigest()
 
 
+async def _custom_plans(session: AsyncSession) -> None:
+    """PostgreSQL plans each lookup for its values: the import fills the tables it looks up
+    in, and a generic plan cached while they were small scans them whole."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 async def _known(session: AsyncSession, external_ids: list[str]) -> set[str]:
+    await _custom_plans(session)
     known: set[str] = set()
     for start in range(0, len(external_ids), MAX_IN_VALUES):
         chunk = external_ids[start : start + MAX_IN_VALUES]
@@ -264,6 +272,7 @@ def _local_files(storage: LocalStorage, keys: list[str]) -> dict[str, _Found | N
 
 async def _taken_keys(session: AsyncSession, keys: list[str]) -> set[str]:
     """Which of `keys` are already renditions of a video in the catalogue."""
+    await _custom_plans(session)
     taken: set[str] = set()
     for start in range(0, len(keys), MAX_IN_VALUES):
         chunk = keys[start : start + MAX_IN_VALUES]

@@ -197,3 +197,16 @@ def test_a_batch_writes_a_bounded_number_of_values_per_statement() -> None:
     # executemany (or SQLAlchemy's insertmanyvalues, which pages under the same limit).
     assert bulk_import.MAX_IN_VALUES < 32_767
     assert Rendition.__table__.c.storage_key.unique
+
+
+async def test_a_database_without_the_tables_is_one_line(
+    settings_factory: Callable[..., MediaSettings],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    empty = settings_factory(database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
+    path = write(tmp_path, stored_rows(empty, 1))
+    assert await run(empty, path) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("import failed: the database refused: no such table: videos")
+    assert err.count("\n") == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Double, Subquery, TableClause, func, literal_column, select
@@ -60,6 +61,11 @@ def fold_accents(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
+def postgres_query(terms: list[str]) -> ColumnElement[Any]:
+    """The `tsquery` of every term (AND), in the `english` configuration."""
+    return func.websearch_to_tsquery(literal_column("'english'::regconfig"), quoted(terms))
+
+
 def postgres_matches(
     key: ColumnElement[Any], vector: ColumnElement[Any], weights: Any, terms: list[str], label: str
 ) -> Subquery:
@@ -92,3 +98,21 @@ def sqlite_matches(
         .where(table_ref.op("MATCH")(quoted(terms)))
         .subquery("matches")
     )
+
+
+# Ranking reads every candidate's index entry, so its cost grows with the number of matches.
+# A search matching at most this many documents (after its filters) ranks them all: exactly best
+# first, as the API promises. Above it, a service ranks only its `RANKED_CANDIDATES` newest
+# matches: a word found in most of the archive answers with the best of its recent documents.
+EXACT_RANKING_LIMIT = 10_000
+# Ten pages of twenty.
+RANKED_CANDIDATES = 200
+
+
+@dataclass(frozen=True)
+class SearchBounds:
+    """Where exact ranking ends and how many candidates are ranked beyond it (tests shrink both
+    to see the bounded behaviour with a few documents)."""
+
+    exact_limit: int = EXACT_RANKING_LIMIT
+    candidates: int = RANKED_CANDIDATES

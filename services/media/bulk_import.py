@@ -16,17 +16,21 @@ import mimetypes
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Self
+from typing import Any, Self, cast
 
+import anyio
 import ijson  # type: ignore[import-untyped]
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import Database, utcnow
 from services.common.progress import ProgressBar
-from services.media.feed import record_change
+from services.media.exceptions import IngestError
+from services.media.feed import take_positions
 from services.media.ingest import (
     Probe,
     _hashed_chunks,
@@ -34,11 +38,17 @@ from services.media.ingest import (
     probe,
     rendition_label,
 )
-from services.media.models import Rendition, Video, VideoTag
+from services.media.models import Rendition, Video, VideoChange, VideoTag
+from services.media.search import index_fields, search_for
 from services.media.service import normalize_tag
-from services.media.storage import Storage, StorageKeyError, check_key
+from services.media.storage import CHUNK_SIZE, LocalStorage, Storage, StorageKeyError, check_key
 
-BATCH_SIZE = 200
+# Videos per transaction: each batch takes its feed positions at once and holds the counter's
+# lock until it commits, so batches stay short for the editors waiting on it.
+BATCH_SIZE = 500
+# Values in one `IN (…)`: PostgreSQL takes at most 32,767 bind parameters per statement, and a
+# batch size is the caller's to choose.
+MAX_IN_VALUES = 10_000
 HEX64 = r"^[0-9a-f]{64}$"
 
 
@@ -80,11 +90,13 @@ class ImportVideo(BaseModel):
 
 
 class ImportFailed(Exception):
-    """The file cannot be imported; `problems` lists every reason, one line each."""
+    """The file cannot be imported; `problems` lists every reason, one line each. `written`
+    videos were imported before a failure while writing (a second run imports the rest)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, written: int = 0) -> None:
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = problems
+        self.written = written
 
 
 @dataclass
@@ -122,36 +134,52 @@ async def _stored_sha256(storage: Storage, key: str) -> str:
     return digest.hexdigest()
 
 
+async def _custom_plans(session: AsyncSession) -> None:
+    """PostgreSQL plans each lookup for its values: the import fills the tables it looks up
+    in, and a generic plan cached while they were small scans them whole."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 async def _known(session: AsyncSession, external_ids: list[str]) -> set[str]:
-    if not external_ids:
-        return set()
-    found = await session.scalars(
-        select(Video.external_id).where(Video.external_id.in_(external_ids))
-    )
-    return {value for value in found if value is not None}
+    await _custom_plans(session)
+    known: set[str] = set()
+    for start in range(0, len(external_ids), MAX_IN_VALUES):
+        chunk = external_ids[start : start + MAX_IN_VALUES]
+        found = await session.scalars(select(Video.external_id).where(Video.external_id.in_(chunk)))
+        known.update(value for value in found if value is not None)
+    return known
 
 
-async def check_file(database: Database, storage: Storage, path: Path) -> tuple[int, set[str]]:
+async def check_file(
+    database: Database, storage: Storage, path: Path, *, batch_size: int = BATCH_SIZE
+) -> tuple[int, set[str]]:
     """Every problem of every row, or (row count, external ids already imported)."""
     problems: list[str] = []
     seen: set[str] = set()
+    # Where each stored file is named first: two rows cannot share one (a key is one rendition).
+    keys: dict[str, str] = {}
     already: set[str] = set()
-    pending: list[tuple[str, ImportVideo]] = []
+    pending: list[tuple[str, ImportVideo, dict[int, str]]] = []
     count = 0
 
     async def flush(session: AsyncSession) -> None:
-        known = await _known(session, [video.external_id for _, video in pending])
+        known = await _known(session, [video.external_id for _, video, _ in pending])
         already.update(known)
-        for where, video in pending:
+        checks: list[tuple[str, ImportRendition, str | None]] = []
+        for where, video, shared in pending:
             if video.external_id in known:
                 continue
             for index, rendition in enumerate(video.renditions):
-                problems.extend(
-                    f"{where}: renditions[{index}]: {problem}"
-                    for problem in await _rendition_problems(
-                        session, storage, path.parent, rendition
-                    )
-                )
+                checks.append((f"{where}: renditions[{index}]", rendition, shared.get(index)))
+        keys = [r.storage_key for _, r, _ in checks if r.storage_key and _valid_key(r.storage_key)]
+        taken = await _taken_keys(session, keys)
+        stored = await _stored_files(storage, [key for key in keys if key not in taken])
+        for where, rendition, twice in checks:
+            reasons = _rendition_problems(path.parent, rendition, taken, stored)
+            # One problem per rendition: a shared key is worth saying only of a file that is fine.
+            reasons = reasons or ([twice] if twice else [])
+            problems.extend(f"{where}: {reason}" for reason in reasons)
         pending.clear()
 
     async with database.sessionmaker() as session:
@@ -169,8 +197,8 @@ async def check_file(database: Database, storage: Storage, path: Path) -> tuple[
                 problems.append(f"{where}: external_id appears twice in the file")
                 continue
             seen.add(video.external_id)
-            pending.append((where, video))
-            if len(pending) >= BATCH_SIZE:
+            pending.append((where, video, _shared_keys(where, video, keys)))
+            if len(pending) >= batch_size:
                 await flush(session)
         await flush(session)
     if count == 0 and not problems:
@@ -180,8 +208,91 @@ async def check_file(database: Database, storage: Storage, path: Path) -> tuple[
     return count, already
 
 
-async def _rendition_problems(
-    session: AsyncSession, storage: Storage, base: Path, rendition: ImportRendition
+def _shared_keys(where: str, video: ImportVideo, keys: dict[str, str]) -> dict[int, str]:
+    """The video's renditions (by index) naming a stored file an earlier one named already."""
+    problems = {}
+    for index, rendition in enumerate(video.renditions):
+        key = rendition.storage_key
+        if key is None:
+            continue
+        if key in keys:
+            problems[index] = f"storage_key {key!r} is also given by {keys[key]}"
+        else:
+            keys[key] = f"{where}: renditions[{index}]"
+    return problems
+
+
+# Stored files are checked this many at a time: each check waits on storage, rarely on the CPU.
+CHECKS_IN_FLIGHT = 16
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A stored file's size and SHA-256, or None where storage has no such key."""
+
+    size: int
+    sha256: str
+
+
+async def _stored_files(storage: Storage, keys: list[str]) -> dict[str, _Found | None]:
+    if isinstance(storage, LocalStorage):
+        # One worker thread for the lot: a thread hop per open, read and stat would cost more
+        # than hashing a small file.
+        return await anyio.to_thread.run_sync(_local_files, storage, keys)
+    found: dict[str, _Found | None] = {}
+    limiter = anyio.CapacityLimiter(CHECKS_IN_FLIGHT)
+
+    async def check(key: str) -> None:
+        async with limiter:
+            size = await storage.size(key)
+            found[key] = None if size is None else _Found(size, await _stored_sha256(storage, key))
+
+    async with anyio.create_task_group() as group:
+        for key in keys:
+            group.start_soon(check, key)
+    return found
+
+
+def _local_files(storage: LocalStorage, keys: list[str]) -> dict[str, _Found | None]:
+    found: dict[str, _Found | None] = {}
+    for key in keys:
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with storage.path(key).open("rb") as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            found[key] = None
+            continue
+        found[key] = _Found(size, digest.hexdigest())
+    return found
+
+
+async def _taken_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of `keys` are already renditions of a video in the catalogue."""
+    await _custom_plans(session)
+    taken: set[str] = set()
+    for start in range(0, len(keys), MAX_IN_VALUES):
+        chunk = keys[start : start + MAX_IN_VALUES]
+        found = await session.scalars(
+            select(Rendition.storage_key).where(Rendition.storage_key.in_(chunk))
+        )
+        taken.update(found)
+    return taken
+
+
+def _valid_key(key: str) -> bool:
+    try:
+        check_key(key)
+    except StorageKeyError:
+        return False
+    return True
+
+
+def _rendition_problems(
+    base: Path, rendition: ImportRendition, taken: set[str], stored: dict[str, _Found | None]
 ) -> list[str]:
     if rendition.path is not None:
         source = _local(base, rendition.path)
@@ -192,15 +303,15 @@ async def _rendition_problems(
         check_key(key)
     except StorageKeyError as exc:
         return [f"storage_key {key!r}: {exc}"]
-    size = await storage.size(key)
-    if size is None:
-        return [f"storage_key {key!r}: not in storage"]
-    if size != rendition.size_bytes:
-        return [f"storage_key {key!r}: size is {size} bytes, not {rendition.size_bytes}"]
-    if await _stored_sha256(storage, key) != rendition.sha256:
-        return [f"storage_key {key!r}: SHA-256 differs"]
-    if await session.scalar(select(Rendition.id).where(Rendition.storage_key == key)):
+    if key in taken:
         return [f"storage_key {key!r}: already a rendition of another video"]
+    found = stored.get(key)
+    if found is None:
+        return [f"storage_key {key!r}: not in storage"]
+    if found.size != rendition.size_bytes:
+        return [f"storage_key {key!r}: size is {found.size} bytes, not {rendition.size_bytes}"]
+    if found.sha256 != rendition.sha256:
+        return [f"storage_key {key!r}: SHA-256 differs"]
     return []
 
 
@@ -210,25 +321,43 @@ async def import_file(
     path: Path,
     *,
     ffprobe: str = "ffprobe",
+    batch_size: int | None = None,
 ) -> ImportResult:
     """Check everything, then write; `ImportFailed` lists every problem and nothing is written."""
-    total, already = await check_file(database, storage, path)
+    batch_size = batch_size or BATCH_SIZE
+    total, already = await check_file(database, storage, path, batch_size=batch_size)
     result = ImportResult(already_there=len(already))
     batch: list[ImportVideo] = []
+    number = 0
+
+    async def write() -> None:
+        try:
+            await _write_batch(database, storage, path.parent, batch, result, ffprobe)
+        except (SQLAlchemyError, OSError, IngestError) as exc:
+            first = number - len(batch) + 1
+            reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
+            raise ImportFailed(
+                [f"rows {first}-{number}: not written: {type(exc).__name__}: {reason}"],
+                written=result.imported,
+            ) from exc
+        progress.advance(len(batch))
+        batch.clear()
+
     with ProgressBar(f"importing {path.name}", total, bytes=False) as progress:
-        for _, item in _rows(path):
-            video = ImportVideo.model_validate(item)
+        for number, item in _rows(path):
+            try:
+                video = ImportVideo.model_validate(item)
+            except ValidationError as exc:
+                problem = f"{_where(number, item)}: the file changed while it was imported"
+                raise ImportFailed([problem], written=result.imported) from exc
             if video.external_id in already:
                 progress.advance(1)
                 continue
             batch.append(video)
-            if len(batch) >= BATCH_SIZE:
-                await _write_batch(database, storage, path.parent, batch, result, ffprobe)
-                progress.advance(len(batch))
-                batch = []
+            if len(batch) >= batch_size:
+                await write()
         if batch:
-            await _write_batch(database, storage, path.parent, batch, result, ffprobe)
-            progress.advance(len(batch))
+            await write()
     return result
 
 
@@ -254,30 +383,62 @@ async def _write_batch(
         async with database.sessionmaker() as session:
             # Another import may have written some of these meanwhile: keep the run a no-op.
             known = await _known(session, [video.external_id for video, _, _ in staged])
-            now = utcnow()
-            for video, video_id, renditions in staged:
-                if video.external_id in known:
-                    result.already_there += 1
-                    continue
-                row = _video_row(video, video_id, now)
-                session.add(row)
-                for values in renditions:
-                    values["filename"] = download_filename(
-                        video.title, values["label"], values["container"], values["id"]
-                    )
-                    session.add(Rendition(video_id=video_id, created_at=now, **values))
-                await record_change(
-                    session, row, action="import", editor=None, fields=["renditions"], now=now,
-                    created=True,
-                )  # fmt: skip
-                result.imported += 1
-                result.renditions += len(renditions)
+            fresh = [entry for entry in staged if entry[0].external_id not in known]
+            result.already_there += len(staged) - len(fresh)
+            if fresh:
+                await _insert(session, fresh)
             await session.commit()
     except BaseException:
         for key in copied:
             await storage.delete(key)
         raise
+    result.imported += len(fresh)
+    result.renditions += sum(len(renditions) for _, _, renditions in fresh)
     result.written_keys.extend(copied)
+
+
+async def _insert(
+    session: AsyncSession, fresh: list[tuple[ImportVideo, uuid.UUID, list[dict[str, Any]]]]
+) -> None:
+    """The batch's rows, one multi-row statement per table: the ORM's unit of work would cost a
+    flush, a feed-position update and an index write per video."""
+    now = utcnow()
+    positions = await take_positions(session, len(fresh))
+    videos: list[dict[str, Any]] = []
+    texts: list[dict[str, str]] = []
+    tags: list[dict[str, Any]] = []
+    renditions: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    for (video, video_id, staged), position in zip(fresh, positions, strict=True):
+        row = _video_row(video, video_id, now, position)
+        names = _tags(video)
+        videos.append(row)
+        text = _Text(video_id, video.title, video.description, video.shot_list, video.transcript)
+        texts.append(index_fields(text, names))
+        tags.extend({"video_id": video_id, "tag": name} for name in names)
+        for values in staged:
+            filename = download_filename(
+                video.title, values["label"], values["container"], values["id"]
+            )
+            renditions.append(
+                {**values, "video_id": video_id, "filename": filename, "created_at": now}
+            )
+        changes.append(
+            {
+                "id": uuid.uuid4(),
+                "video_id": video_id,
+                "version": 1,
+                "feed_position": position,
+                "action": "import",
+                "editor": None,
+                "fields": ["renditions"],
+                "changed_at": now,
+            }
+        )
+    await search_for(session).insert_videos(session, videos, texts)
+    for model, rows in ((VideoTag, tags), (Rendition, renditions), (VideoChange, changes)):
+        if rows:
+            await session.execute(insert(cast(Table, model.__table__)), rows)
 
 
 async def _stage(
@@ -328,24 +489,46 @@ async def _stage(
     }
 
 
-def _video_row(video: ImportVideo, video_id: uuid.UUID, now: Any) -> Video:
-    tags = sorted({normalize_tag(tag) for tag in video.tags} - {""})
-    return Video(
-        id=video_id,
-        external_id=video.external_id,
-        title=video.title,
-        description=video.description,
-        published_at=video.published_at or now,
-        language=video.language,
-        credits=video.credits,
-        copyright=video.copyright,
-        location=video.location,
-        shot_list=video.shot_list,
-        transcript=video.transcript,
-        related_article_slugs=list(video.related_article_slugs),
-        status="published",
-        version=1,
-        created_at=now,
-        updated_at=now,
-        tags=[VideoTag(tag=tag) for tag in tags],
-    )
+@dataclass(frozen=True)
+class _Text:
+    """What `index_fields` reads of a video row about to be inserted."""
+
+    id: uuid.UUID
+    title: str
+    description: str
+    shot_list: str | None
+    transcript: str | None
+
+
+def _tags(video: ImportVideo) -> list[str]:
+    return sorted({normalize_tag(tag) for tag in video.tags} - {""})
+
+
+def _video_row(
+    video: ImportVideo, video_id: uuid.UUID, now: datetime, position: int
+) -> dict[str, Any]:
+    """Every column of the new `videos` row: a Core insert applies no ORM defaults."""
+    return {
+        "id": video_id,
+        "external_id": video.external_id,
+        "title": video.title,
+        "description": video.description,
+        "published_at": video.published_at or now,
+        "duration_seconds": None,
+        "language": video.language,
+        "credits": video.credits,
+        "copyright": video.copyright,
+        "location": video.location,
+        "shot_list": video.shot_list,
+        "transcript": video.transcript,
+        "thumbnail_key": None,
+        "related_article_slugs": list(video.related_article_slugs),
+        "status": "published",
+        "version": 1,
+        "feed_position": position,
+        "withdrawn_at": None,
+        "withdrawal_reason": None,
+        "withdrawal_note": None,
+        "created_at": now,
+        "updated_at": now,
+    }

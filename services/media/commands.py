@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.common.database import Database
 from services.common.migrations import upgrade_to_head
@@ -193,7 +194,20 @@ async def cli_import(settings: MediaSettings, args: argparse.Namespace) -> int:
     except bulk_import.ImportFailed as exc:
         for problem in exc.problems:
             sys.stderr.write(f"{problem}\n")
-        sys.stderr.write(f"import failed: {len(exc.problems)} problem(s); nothing was imported\n")
+        if exc.written:
+            sys.stderr.write(
+                f"import stopped: {exc.written} video(s) were imported before it; "
+                "run it again to import the rest\n"
+            )
+        else:
+            sys.stderr.write(
+                f"import failed: {len(exc.problems)} problem(s); nothing was imported\n"
+            )
+        return 1
+    except SQLAlchemyError as exc:
+        # Before any write: the database is unreachable or not migrated.
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
+        sys.stderr.write(f"import failed: the database refused: {reason}; nothing was imported\n")
         return 1
     finally:
         await database.dispose()

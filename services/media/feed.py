@@ -26,22 +26,28 @@ COUNTER_ID = 1
 
 async def take_position(session: AsyncSession) -> int:
     """The next feed position; locks the counter row until this transaction ends."""
+    return (await take_positions(session, 1))[0]
+
+
+async def take_positions(session: AsyncSession, count: int) -> range:
+    """The next `count` feed positions in one statement (a bulk import takes a batch's at once);
+    locks the counter row until this transaction ends."""
     statement = (
         update(FeedCounter)
         .where(FeedCounter.id == COUNTER_ID)
-        .values(position=FeedCounter.position + 1)
+        .values(position=FeedCounter.position + count)
         .returning(FeedCounter.position)
     )
-    position = (await session.execute(statement)).scalar_one_or_none()
-    if position is not None:
-        return int(position)
-    # The migration creates the row; a database emptied by hand (or by tests) may lack it.
-    start = select(func.coalesce(func.max(Video.feed_position), 0)).scalar_subquery()
-    values = {"id": COUNTER_ID, "position": start}
-    insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await session.execute(insert(FeedCounter).values(**values).on_conflict_do_nothing())
-    position = (await session.execute(statement)).scalar_one()
-    return int(position)
+    last = (await session.execute(statement)).scalar_one_or_none()
+    if last is None:
+        # The migration creates the row; a database emptied by hand (or by tests) may lack it.
+        start = select(func.coalesce(func.max(Video.feed_position), 0)).scalar_subquery()
+        values = {"id": COUNTER_ID, "position": start}
+        dialect = session.get_bind().dialect.name
+        insert = postgres_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(insert(FeedCounter).values(**values).on_conflict_do_nothing())
+        last = (await session.execute(statement)).scalar_one()
+    return range(int(last) - count + 1, int(last) + 1)
 
 
 async def record_change(

@@ -114,7 +114,10 @@ async def list_videos(
             max_length=200,
             description=(
                 "Full text over title, tags, description, shot list and transcript: every word "
-                "must match (stemmed, case- and accent-insensitive), best match first"
+                "must match (stemmed, case- and accent-insensitive), best match first. A search "
+                "matching at most 10,000 videos (after the other filters) is ranked exactly; "
+                "above that, only its 200 newest matches are ranked (the latest published on "
+                "PostgreSQL, the most recently indexed on SQLite)"
             ),
             examples=["oslo"],
         ),

@@ -15,6 +15,7 @@ from services.common.jwt import Principal
 from services.common.pagination import InvalidCursor, decode_cursor, decode_position, encode_cursor
 from services.common.revocation import token_epoch
 from services.common.scopes import MEDIA_DOWNLOAD
+from services.common.search import SearchBounds
 from services.media.config import MediaSettings
 from services.media.exceptions import RenditionNotFound, VideoNotFound, VideoWithdrawn
 from services.media.models import DownloadGrant, Rendition, Video, VideoTag
@@ -30,6 +31,7 @@ from services.media.signing import DownloadSigner
 
 Order = Literal["published", "updated"]
 PUBLISHED = "published"
+DEFAULT_BOUNDS = SearchBounds()
 WITHDRAWN = "withdrawn"
 
 
@@ -56,23 +58,26 @@ def normalize_tag(tag: str) -> str:
     return " ".join(tag.split()).lower()
 
 
-def _filtered(statement: Select[Video], filters: VideoFilters) -> Select[Video]:
+def _conditions(filters: VideoFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     wanted = (filters.tag,) if isinstance(filters.tag, str) else filters.tag or ()
     for tag in dict.fromkeys(normalize_tag(tag) for tag in wanted):
         # Every tag must match: one indexed EXISTS per tag.
-        statement = statement.where(
-            exists().where(VideoTag.video_id == Video.id, VideoTag.tag == tag)
-        )
+        conditions.append(exists().where(VideoTag.video_id == Video.id, VideoTag.tag == tag))
     if filters.language is not None:
-        statement = statement.where(func.lower(Video.language) == filters.language.lower())
+        conditions.append(func.lower(Video.language) == filters.language.lower())
     if filters.published_after is not None:
-        statement = statement.where(Video.published_at >= filters.published_after)
+        conditions.append(Video.published_at >= filters.published_after)
     if filters.published_before is not None:
-        statement = statement.where(Video.published_at < filters.published_before)
+        conditions.append(Video.published_at < filters.published_before)
     if filters.order == "published":
         # The public catalogue never lists a withdrawn video; the feed shows it as a tombstone.
-        statement = statement.where(Video.status == PUBLISHED)
-    return statement
+        conditions.append(Video.status == PUBLISHED)
+    return conditions
+
+
+def _filtered(statement: Select[Video], filters: VideoFilters) -> Select[Video]:
+    return statement.where(*_conditions(filters))
 
 
 def _cursor_position(cursor: str, order: Order) -> tuple[datetime, uuid.UUID]:
@@ -83,44 +88,90 @@ def _cursor_position(cursor: str, order: Order) -> tuple[datetime, uuid.UUID]:
 
 
 async def list_videos(
-    session: AsyncSession, filters: VideoFilters, *, limit: int, cursor: str | None
+    session: AsyncSession,
+    filters: VideoFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+    bounds: SearchBounds = DEFAULT_BOUNDS,
 ) -> tuple[list[Video], str | None]:
     """One page and the cursor for the next.
 
     Newest first: keyset pagination on (published_at, id), so rows inserted while a client
-    pages never shift the rest. In sync order (`updated_since`) the page walks feed positions,
-    which become visible in commit order: the cursor (returned even on the last page) names the
-    last position seen, so a partner keeps it and later asks for exactly what changed since.
+    pages never shift the rest. A search (`q`) orders best match first, then newest: every
+    match when at most `bounds.exact_limit` match, else the best of the `bounds.candidates`
+    newest (see `search.VideoSearch.ranked`). In sync order (`updated_since`) the page walks
+    feed positions, which become visible in commit order: the cursor (returned even on the last
+    page) names the last position seen, so a partner keeps it and later asks for exactly what
+    changed since.
     """
     if filters.order == "updated":
         return await _feed_page(session, filters, limit=limit, cursor=cursor)
+    if filters.q is not None:
+        return await _search_page(session, filters, filters.q, limit, cursor, bounds)
     column = Video.published_at
     statement = _filtered(select(Video).options(selectinload(Video.tags)), filters)
-    rank: ColumnElement[Any] | None = None
-    if filters.q is not None:
-        matches = _matches(session, filters.q)
-        if matches is None:
-            return [], None
-        rank = matches.c.rank
-        statement = statement.join(matches, matches.c.video_id == Video.id).add_columns(rank)
     if cursor is not None:
-        after_rank, instant, video_id = _published_cursor(cursor, ranked=rank is not None)
+        _, instant, video_id = _published_cursor(cursor, ranked=False)
+        statement = statement.where(
+            or_(column < instant, and_(column == instant, Video.id < video_id))
+        )
+    rows = list(
+        await session.scalars(statement.order_by(column.desc(), Video.id.desc()).limit(limit + 1))
+    )
+    videos = rows[:limit]
+    next_cursor = None
+    if videos and len(rows) > limit:
+        last = videos[-1]
+        next_cursor = encode_cursor("p", last.published_at.isoformat(), str(last.id))
+    return videos, next_cursor
+
+
+async def _search_page(
+    session: AsyncSession,
+    filters: VideoFilters,
+    q: str,
+    limit: int,
+    cursor: str | None,
+    bounds: SearchBounds,
+) -> tuple[list[Video], str | None]:
+    terms = video_terms(q)
+    if not terms:
+        return [], None
+    search = search_for(session)
+    conditions = _conditions(filters)
+    found = await search.count_matches(session, terms, conditions, bounds.exact_limit + 1)
+    newest = None if found <= bounds.exact_limit else bounds.candidates
+    matches = search.ranked(terms, conditions, newest)
+    rank, column = matches.c.rank, Video.published_at
+    # The page is chosen from ids, ranks and dates alone; only its own rows are read whole.
+    page = (
+        select(Video.id.label("video_id"), rank.label("rank"))
+        .join(matches, matches.c.video_id == Video.id)
+        .where(*conditions)
+    )
+    if cursor is not None:
+        after_rank, instant, video_id = _published_cursor(cursor, ranked=True)
         before = or_(column < instant, and_(column == instant, Video.id < video_id))
-        if rank is not None:
-            before = or_(rank < after_rank, and_(rank == after_rank, before))
-        statement = statement.where(before)
-    order: list[ColumnElement[Any]] = [column.desc(), Video.id.desc()]
-    if rank is not None:
-        # Best match first; equal ranks newest first.
-        order.insert(0, rank.desc())
-    rows = (await session.execute(statement.order_by(*order).limit(limit + 1))).all()
+        page = page.where(or_(rank < after_rank, and_(rank == after_rank, before)))
+    # Best match first; equal ranks newest first.
+    chosen = (
+        page.order_by(rank.desc(), column.desc(), Video.id.desc()).limit(limit + 1).subquery("page")
+    )
+    statement = (
+        select(Video, chosen.c.rank)
+        .options(selectinload(Video.tags))
+        .join(chosen, chosen.c.video_id == Video.id)
+        .order_by(chosen.c.rank.desc(), column.desc(), Video.id.desc())
+    )
+    rows = (await session.execute(statement)).all()
     videos = [row[0] for row in rows[:limit]]
     next_cursor = None
     if videos and len(rows) > limit:
         last = rows[limit - 1]
-        position: list[Any] = [last[0].published_at.isoformat(), str(last[0].id)]
-        prefix: list[Any] = ["p"] if rank is None else ["r", float(last.rank)]
-        next_cursor = encode_cursor(*prefix, *position)
+        next_cursor = encode_cursor(
+            "r", float(last.rank), last[0].published_at.isoformat(), str(last[0].id)
+        )
     return videos, next_cursor
 
 

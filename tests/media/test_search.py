@@ -3,9 +3,14 @@ transcript, best match first, withdrawn videos never found, and the index follow
 
 from __future__ import annotations
 
-import httpx
+import uuid
+from typing import Any
 
-from services.common.search import fold_accents, search_terms
+import httpx
+from sqlalchemy import text
+
+from services.common.search import EXACT_RANKING_LIMIT, SearchBounds, fold_accents, search_terms
+from services.media.service import VideoFilters, list_videos
 from tests.conftest import TokenFactory
 from tests.media.conftest import Catalogue, at
 from tests.media.test_withdrawal import editor
@@ -87,3 +92,90 @@ def test_word_handling_is_shared_with_news() -> None:
 
     assert news_search.search_terms is search_terms
     assert search_terms(fold_accents("Conférence à l'OTAN")) == ["conference", "l", "otan"]
+
+
+async def service_ids(
+    catalogue: Catalogue, q: str, bounds: SearchBounds, *, limit: int = 10, **filters: Any
+) -> list[uuid.UUID]:
+    """Every page of the search, followed by its cursors."""
+    found: list[uuid.UUID] = []
+    cursor = None
+    async with catalogue.database.sessionmaker() as session:
+        while True:
+            videos, cursor = await list_videos(
+                session, VideoFilters(q=q, **filters), limit=limit, cursor=cursor, bounds=bounds
+            )
+            found += [video.id for video in videos]
+            if cursor is None:
+                return found
+
+
+async def test_up_to_the_limit_every_match_is_ranked_above_it_the_newest_few(
+    catalogue: Catalogue,
+) -> None:
+    # The best match is the oldest: only exact ranking finds it first.
+    best = await catalogue.add_video("Oslo Oslo summit", description="Oslo", published_at=at(1))
+    rest = [
+        await catalogue.add_video(
+            f"Summit {n}", description="Ministers in Oslo", published_at=at(n)
+        )
+        for n in range(2, 6)
+    ]
+    newest_first = list(reversed(rest))
+
+    exact = await service_ids(catalogue, "oslo", SearchBounds(exact_limit=5, candidates=2))
+    assert exact == [best, *newest_first]
+    # One match more than the limit: only the two newest are ranked, the best is left out.
+    bounded = await service_ids(catalogue, "oslo", SearchBounds(exact_limit=4, candidates=2))
+    assert bounded == newest_first[:2]
+    # Pages of one walk the same bounded set.
+    paged = await service_ids(catalogue, "oslo", SearchBounds(exact_limit=4, candidates=2), limit=1)
+    assert paged == newest_first[:2]
+    # Filters count before the limit: the two matches published before the third day are few
+    # enough to be ranked exactly.
+    few = SearchBounds(exact_limit=2, candidates=1)
+    assert await service_ids(catalogue, "oslo", few, published_before=at(3)) == [best, rest[0]]
+    assert await service_ids(catalogue, "oslo", few) == newest_first[:1]
+
+
+async def test_the_default_bounds_are_the_shared_ones() -> None:
+    assert SearchBounds().exact_limit == EXACT_RANKING_LIMIT == 10_000
+
+
+async def test_the_index_follows_edits_withdrawals_and_rendition_deletes_through_the_api(
+    client: httpx.AsyncClient, catalogue: Catalogue, tokens: TokenFactory, backend: str
+) -> None:
+    clip = await catalogue.ingest_bytes(b"x", title="Press point in Riga")
+    other = await catalogue.ingest_bytes(b"y", title="Press point in Vilnius")
+    video = str(clip.video_id)
+    response = await client.patch(
+        f"/v1/media/videos/{video}",
+        json={"title": "Press point in Tallinn"},
+        headers=editor(tokens),
+    )
+    assert response.status_code == 200
+    assert await ids(client, "riga") == []
+    assert await ids(client, "tallinn") == [video]
+    withdrawn = await client.post(
+        f"/v1/media/videos/{video}/withdraw", json={"reason_code": "error"}, headers=editor(tokens)
+    )
+    assert withdrawn.status_code == 200
+    assert await ids(client, "tallinn") == []
+    assert await ids(client, "press point") == [str(other.video_id)]
+    restored = await client.post(f"/v1/media/videos/{video}/restore", headers=editor(tokens))
+    assert restored.status_code == 200
+    assert await ids(client, "tallinn") == [video]
+    deleted = await client.delete(
+        f"/v1/media/videos/{video}/renditions/{clip.rendition_id}", headers=editor(tokens)
+    )
+    assert deleted.status_code == 204
+    assert await ids(client, "tallinn") == [video]
+    assert sorted(await ids(client, "press")) == sorted([video, str(other.video_id)])
+    if backend == "sqlite":
+        # One FTS5 row per video, however often it changed.
+        async with catalogue.database.sessionmaker() as session:
+            rows = (await session.execute(text("SELECT count(*) FROM video_search"))).scalar()
+            mapped = (
+                await session.execute(text("SELECT count(*) FROM video_search_rows"))
+            ).scalar()
+        assert rows == mapped == 2

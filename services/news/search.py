@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
@@ -43,26 +42,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.search import MAX_TERMS, STOP_WORDS, quoted, search_terms
+from services.common.search import (
+    EXACT_RANKING_LIMIT,
+    MAX_TERMS,
+    RANKED_CANDIDATES,
+    STOP_WORDS,
+    SearchBounds,
+    quoted,
+    search_terms,
+)
 from services.news.models import Article
 
 # Title, summary, body: the same relative weights on both engines.
 TITLE_WEIGHT, SUMMARY_WEIGHT, BODY_WEIGHT = 10.0, 4.0, 1.0
-# Up to this many matches, every one is ranked (the API promises exact best-first order).
-EXACT_RANKING_LIMIT = 10_000
-# Above it, how many of the newest matches are ranked: 10 pages of 20.
-RANKED_CANDIDATES = 200
-
 _articles = cast(Table, Article.__table__)
-
-
-@dataclass(frozen=True)
-class SearchBounds:
-    """Where exact ranking ends and how many candidates are ranked beyond it (tests shrink
-    both to see the bounded behaviour with a few articles)."""
-
-    exact_limit: int = EXACT_RANKING_LIMIT
-    candidates: int = RANKED_CANDIDATES
 
 
 class SearchIndex(Protocol):

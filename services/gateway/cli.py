@@ -115,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     media_import.add_argument("file")
 
+    gc = media.add_parser(
+        "gc", help="remove stored files no rendition refers to, and unfinished uploads"
+    )
+    gc.add_argument(
+        "--grace-hours",
+        type=int,
+        default=24,
+        help="keep anything younger than this: an ingest in flight (default 24)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
     withdraw = media.add_parser("withdraw", help="withdraw a video from the catalogue")
     withdraw.add_argument("video_id")
     withdraw.add_argument(

@@ -25,7 +25,7 @@ from services.common.revocation import Revocations
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
 from services.media.auth import Downloader
-from services.media.delivery import file_response
+from services.media.delivery import Delivery, file_response
 from services.media.dependencies import (
     ClientAddressDep,
     ClockDep,
@@ -368,5 +368,10 @@ async def download(
     file = await files.get(parsed_id)
     if file is None:
         raise RenditionNotFound
-    accel = settings.accel_prefix if settings.accel_redirect else None
-    return await file_response(request, file, storage, accel_prefix=accel)
+    delivery = Delivery(
+        accel_prefix=settings.accel_prefix if settings.accel_redirect else None,
+        accel_store_prefix=settings.accel_store_prefix,
+        redirect=settings.delivery == "redirect",
+        presign_ttl_seconds=settings.redirect_ttl_seconds,
+    )
+    return await file_response(request, file, storage, delivery=delivery)

@@ -1,4 +1,4 @@
-"""The storage the settings name: object storage for `MEDIA_STORAGE_URL`, else the local directory."""
+"""The storage the settings name: object storage for MEDIA_STORAGE_URL, else a local directory."""
 
 from __future__ import annotations
 

@@ -29,7 +29,14 @@ from services.common.public_cache import PublicCache
 from services.gateway.mail_sink import MailSink
 from services.media.object_storage import S3Storage
 from tests.public_cache_support import Monotonic
-from tests.s3_support import S3Endpoint, SeaweedFS, configured_endpoint, find_weed, new_bucket_name
+from tests.s3_support import (
+    TEST_BUCKET,
+    S3Endpoint,
+    SeaweedFS,
+    configured_endpoint,
+    find_weed,
+    new_prefix,
+)
 
 POSTGRES_URL = os.environ.get(
     "NATOMEDIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -235,11 +242,11 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint
 
 @pytest.fixture
 async def s3_storage(s3_endpoint: S3Endpoint) -> AsyncIterator[S3Storage]:
-    """An empty bucket of its own for each test, with a key prefix as production would use."""
-    bucket = new_bucket_name()
+    """An empty key prefix of its own for each test, in the session's bucket (a bucket per test
+    would cost SeaweedFS volumes of its own)."""
     storage = S3Storage(
-        bucket,
-        "renditions/",
+        TEST_BUCKET,
+        new_prefix(),
         endpoint_url=s3_endpoint.url,
         access_key_id=s3_endpoint.access_key,
         secret_access_key=s3_endpoint.secret_key,

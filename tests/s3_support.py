@@ -7,6 +7,7 @@ for the session on free loopback ports. Each test gets a bucket of its own.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -27,6 +28,9 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 ACCESS_KEY = "natomedia-test"
 SECRET_KEY = "natomedia-test-secret-0123456789"
+# One bucket for the run, a key prefix per test.
+TEST_BUCKET = "natomedia-tests"
+_BUCKET_EXISTS = ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
 # weed listens on each port and on port + 10000 (gRPC): both must be free and below 65536.
 _PORT_RANGE = (20000, 45000)
 
@@ -83,11 +87,13 @@ def _ports(count: int) -> list[int]:
 
 
 def identity_config(access_key: str, secret_key: str) -> str:
-    return (
-        '{"identities": [{"name": "natomedia", "credentials": [{"accessKey": "%s", '
-        '"secretKey": "%s"}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}'
-        % (access_key, secret_key)
-    )
+    """`-s3.config`: one identity with every right, as the store's admin."""
+    identity = {
+        "name": "natomedia",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    return json.dumps({"identities": [identity]})
 
 
 class SeaweedFS:
@@ -156,12 +162,14 @@ class SeaweedFS:
 def _bucket_works(endpoint: S3Endpoint) -> bool:
     """A bucket can be made and written: the volume server has joined the master."""
     client = sync_client(endpoint)
-    bucket = f"ready-{uuid.uuid4().hex[:8]}"
     try:
-        client.create_bucket(Bucket=bucket)
-        client.put_object(Bucket=bucket, Key="probe", Body=b"ok")
-        client.delete_object(Bucket=bucket, Key="probe")
-        client.delete_bucket(Bucket=bucket)
+        try:
+            client.create_bucket(Bucket=TEST_BUCKET)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in _BUCKET_EXISTS:
+                raise
+        client.put_object(Bucket=TEST_BUCKET, Key="ready/probe", Body=b"ok")
+        client.delete_object(Bucket=TEST_BUCKET, Key="ready/probe")
     except (BotoCoreError, ClientError):
         return False
     finally:
@@ -186,5 +194,5 @@ def sync_client(endpoint: S3Endpoint) -> Any:
     )
 
 
-def new_bucket_name() -> str:
-    return f"t-{uuid.uuid4().hex[:20]}"
+def new_prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:20]}/"

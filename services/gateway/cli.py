@@ -51,6 +51,7 @@ def _stack(args: argparse.Namespace) -> int:
         port=args.port,
         host=args.host,
         auth_replicas=args.auth_replicas,
+        media_replicas=args.media_replicas,
         run_dir=Path(args.run_dir) if args.run_dir else None,
         seed=args.seed,
     )
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--host", default="127.0.0.1", help="where the gateway listens")
     stack.add_argument("--port", type=int, default=8000, help="the gateway's port")
     stack.add_argument("--auth-replicas", type=int, default=1, metavar="N")
+    stack.add_argument(
+        "--media-replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="more than one needs MEDIA_STORAGE_URL (object storage) or a shared MEDIA_STORAGE_DIR",
+    )
     stack.add_argument("--run-dir", help="nginx config, pid and logs (default: DATA_DIR/stack)")
     stack.add_argument("--seed", action="store_true", help="load demo content before serving")
 

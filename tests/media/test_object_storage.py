@@ -29,35 +29,10 @@ from services.media.storage_gc import collect_garbage
 from tests.conftest import TokenFactory, free_port
 from tests.media.conftest import Catalogue
 from tests.media.test_downloads import assert_problem, signed_url, url_path
-from tests.s3_support import S3Endpoint
 
 pytestmark = pytest.mark.s3
 
 CONTENT = bytes(range(256)) * 40 + b"tail"
-
-
-@pytest.fixture
-def s3_env(s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> S3Endpoint:
-    # The standard AWS variables, as production passes them.
-    for name, value in s3_endpoint.env().items():
-        if name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    return s3_endpoint
-
-
-@pytest.fixture
-def object_settings(
-    settings_factory: Callable[..., MediaSettings], s3_storage: S3Storage, s3_env: S3Endpoint
-) -> Callable[..., MediaSettings]:
-    def build(**overrides: Any) -> MediaSettings:
-        values: dict[str, Any] = {
-            "storage_url": f"s3://{s3_storage.bucket}/renditions",
-            "s3_endpoint_url": s3_env.url,
-            **overrides,
-        }
-        return settings_factory(**values)
-
-    return build
 
 
 @pytest.fixture
@@ -147,7 +122,7 @@ async def test_behind_nginx_the_store_is_named_by_a_presigned_url(
         assert answer.content == b""
         target = answer.headers["x-accel-redirect"]
         assert target.startswith("/_object_store/http/127.0.0.1:")
-        assert f"/{s3_storage.bucket}/renditions/{rendition.storage_key}?" in target
+        assert f"/{s3_storage.bucket}/{s3_storage.prefix}{rendition.storage_key}?" in target
         assert answer.headers["x-natomedia-range"] == "bytes=10-19"
         assert answer.headers["etag"] == f'"{clip.sha256}"'
         # What nginx will fetch: the path back into a URL, which the store honours.

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import MetaData, text
@@ -36,6 +35,7 @@ from tests.s3_support import (
     configured_endpoint,
     find_weed,
     new_prefix,
+    wait_until_usable,
 )
 
 POSTGRES_URL = os.environ.get(
@@ -221,10 +221,9 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint
     """A real S3-compatible store (SeaweedFS): the one CI runs, or one started for the session."""
     configured = configured_endpoint()
     if configured is not None:
-        try:
-            httpx.get(configured.url, timeout=3.0)
-        except httpx.TransportError as exc:
-            unavailable("s3", f"{configured.url}: {exc}")
+        # Started in the background by .ci/run: ready once a bucket can be written.
+        if not wait_until_usable(configured, timeout=60.0):
+            unavailable("s3", f"{configured.url} does not store objects")
         yield configured
         return
     binary = find_weed()

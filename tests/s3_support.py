@@ -177,6 +177,15 @@ def _bucket_works(endpoint: S3Endpoint) -> bool:
     return True
 
 
+def wait_until_usable(endpoint: S3Endpoint, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _bucket_works(endpoint):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def sync_client(endpoint: S3Endpoint) -> Any:
     """A plain (blocking) botocore client: for readiness checks and test set-up."""
     return botocore.session.get_session().create_client(

@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     media_import.add_argument("file")
 
+    media.add_parser("create-bucket", help="create MEDIA_STORAGE_URL's bucket if it is missing")
     gc = media.add_parser(
         "gc", help="remove stored files no rendition refers to, and unfinished uploads"
     )

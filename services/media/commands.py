@@ -21,6 +21,8 @@ from services.media.config import MediaSettings
 from services.media.exceptions import IngestError, VideoNotFound
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Video
+from services.media.object_storage import S3Storage
+from services.media.progress import ProgressBar
 from services.media.storage import StorageUnavailable
 from services.media.storage_choice import open_storage
 from services.media.storage_gc import collect_garbage
@@ -261,4 +263,21 @@ async def cli_gc(settings: MediaSettings, args: argparse.Namespace) -> int:
         f"{'would abort' if args.dry_run else 'aborted'} {result.aborted_uploads} "
         f"unfinished upload(s); {result.kept} object(s) kept\n"
     )
+    return 0
+
+
+async def cli_create_bucket(settings: MediaSettings, args: argparse.Namespace) -> int:
+    """Create MEDIA_STORAGE_URL's bucket when it is missing (compose's first start)."""
+    storage = open_storage(settings)
+    try:
+        if not isinstance(storage, S3Storage):
+            sys.stdout.write("local storage: no bucket to create\n")
+            return 0
+        await storage.ensure_bucket()
+    except StorageUnavailable as exc:
+        sys.stderr.write(f"create-bucket failed: {exc}\n")
+        return 1
+    finally:
+        await storage.close()
+    sys.stdout.write(f"bucket {storage.bucket} ready\n")
     return 0

@@ -297,6 +297,14 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
         "headers": {**FILE_HEADERS, "Content-Range": {"schema": {"type": "string"}}},
     },
+    302: {
+        "description": (
+            "Only with `MEDIA_DELIVERY=redirect` (object storage): the file is at `Location`, a "
+            "presigned URL of the store that lives `MEDIA_REDIRECT_TTL_SECONDS`; its answer "
+            "carries the store's own ETag. HEAD is never redirected"
+        ),
+        "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+    },
     304: {"description": "Not modified: the `If-None-Match` ETag is current"},
     **problem_responses(
         (403, "invalid_signature"),

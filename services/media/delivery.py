@@ -24,6 +24,7 @@ from services.media.exceptions import (
     FileMissing,
     RangeNotSatisfiable,
     RenditionNotFound,
+    VideoNotFound,
     VideoWithdrawn,
 )
 from services.media.models import Rendition, Video
@@ -225,6 +226,18 @@ async def file_response(
         logger.error("rendition %s: %s", file.id, exc)
         raise FileMissing from exc
     return StreamingResponse(_prepend(first, chunks), status, headers)
+
+
+async def read_small(storage: Storage, key: str, *, video_id: uuid.UUID) -> bytes:
+    """A small stored file (a thumbnail) whole: 404 when the store lacks it, 503 when it fails."""
+    try:
+        return b"".join([chunk async for chunk in storage.read(key)])
+    except FileNotFoundError as exc:
+        logger.error("video %s: its file %s is not in storage", video_id, key)
+        raise VideoNotFound from exc
+    except StorageUnavailable as exc:
+        logger.error("video %s: %s", video_id, exc)
+        raise FileMissing from exc
 
 
 async def _check_stored(storage: Storage, file: RenditionFile) -> None:

@@ -25,7 +25,7 @@ from services.common.revocation import Revocations
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
 from services.media.auth import Downloader
-from services.media.delivery import Delivery, file_response
+from services.media.delivery import Delivery, file_response, read_small
 from services.media.dependencies import (
     ClientAddressDep,
     ClockDep,
@@ -213,7 +213,9 @@ async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) 
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "JPEG still"},
         **NOT_MODIFIED,
-        **problem_responses((404, "not_found"), (422, "validation_error")),
+        **problem_responses(
+            (404, "not_found"), (422, "validation_error"), (503, "file_unavailable")
+        ),
     },
 )
 async def get_thumbnail(
@@ -224,11 +226,11 @@ async def get_thumbnail(
     service.check_published(video)
     if video.thumbnail_key is None:
         raise VideoNotFound
-    chunks = [chunk async for chunk in storage.read(video.thumbnail_key)]
+    still = await read_small(storage, video.thumbnail_key, video_id=video.id)
     allow_public_cache(request)
     return conditional_response(
         request,
-        b"".join(chunks),
+        still,
         media_type="image/jpeg",
         headers={"Cache-Control": "public, max-age=3600"},
     )

@@ -310,3 +310,32 @@ async def test_gc_removes_orphans_and_stale_uploads_only(
     assert [item.key async for item in s3_storage.objects()] == [rendition.storage_key]
     assert [upload async for upload in s3_storage.pending_uploads()] == []
     assert any(line.startswith("removing videos/") for line in lines)
+
+
+async def test_thumbnails_come_from_the_store(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    catalogue: Catalogue,
+    s3_storage: S3Storage,
+    other_client: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> None:
+    clip = await catalogue.ingest_bytes(CONTENT)
+    key = f"videos/{clip.video_id}/thumbnail.jpg"
+
+    async def one(data: bytes) -> AsyncIterator[bytes]:
+        yield data
+
+    await s3_storage.write(key, one(b"\xff\xd8jpeg"), content_type="image/jpeg")
+    async with app.state.database.sessionmaker() as session:
+        video = await session.get(Video, clip.video_id)
+        assert video is not None
+        video.thumbnail_key = key
+        await session.commit()
+    path = f"/v1/media/videos/{clip.video_id}/thumbnail.jpg"
+    answer = await client.get(path)
+    assert (answer.status_code, answer.content) == (200, b"\xff\xd8jpeg")
+    async with other_client(s3_endpoint_url=f"http://127.0.0.1:{free_port()}") as cut_off:
+        assert_problem(await cut_off.get(path), 503, "file_unavailable")
+    await s3_storage.delete(key)
+    async with other_client() as fresh:
+        assert_problem(await fresh.get(path), 404, "not_found")

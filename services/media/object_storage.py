@@ -192,11 +192,15 @@ class S3Storage:
                 Key=name,
                 Body=body,
                 # The store checks what it received against this before keeping it.
-                ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+                ChecksumSHA256=_sha256_base64(body),
                 **headers,
             )
             return written
-        upload = await self._call("create_multipart_upload", Key=name, **headers)
+        # Each part carries its SHA-256, which the store checks before keeping it; the object
+        # then holds the checksum of its parts (the file's own SHA-256 is in the catalogue).
+        upload = await self._call(
+            "create_multipart_upload", Key=name, ChecksumAlgorithm="SHA256", **headers
+        )
         upload_id: str = upload["UploadId"]
         parts: list[dict[str, Any]] = []
         try:
@@ -204,14 +208,22 @@ class S3Storage:
                 while len(buffer) >= self.part_size or (ended and buffer):
                     part = bytes(buffer[: self.part_size])
                     del buffer[: self.part_size]
+                    checksum = _sha256_base64(part)
                     answer = await self._call(
                         "upload_part",
                         Key=name,
                         UploadId=upload_id,
                         PartNumber=len(parts) + 1,
                         Body=part,
+                        ChecksumSHA256=checksum,
                     )
-                    parts.append({"ETag": answer["ETag"], "PartNumber": len(parts) + 1})
+                    parts.append(
+                        {
+                            "ETag": answer["ETag"],
+                            "PartNumber": len(parts) + 1,
+                            "ChecksumSHA256": checksum,
+                        }
+                    )
                 if ended:
                     break
                 try:
@@ -325,6 +337,10 @@ class S3Storage:
             await self._call("head_bucket")
         except FileNotFoundError:
             await self._call("create_bucket")
+
+
+def _sha256_base64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def _aware(value: datetime) -> datetime:

@@ -22,7 +22,6 @@ from services.media.exceptions import IngestError, VideoNotFound
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Video
 from services.media.object_storage import S3Storage
-from services.media.progress import ProgressBar
 from services.media.storage import StorageUnavailable
 from services.media.storage_choice import open_storage
 from services.media.storage_gc import collect_garbage

@@ -26,6 +26,16 @@ for service in auth media news; do
 done
 write auth_code_hash_key "$(random)"
 write media_signing_secret "$(random)"
+# The object store's keys: media reads them as an AWS credentials file, SeaweedFS as its identity.
+write s3_access_key "natomedia-$(random | cut -c1-16)"
+write s3_secret_key "$(random)"
+access_key=$(cat "$dir/s3_access_key")
+secret_key=$(cat "$dir/s3_secret_key")
+write s3_credentials "[default]
+aws_access_key_id = $access_key
+aws_secret_access_key = $secret_key
+"
+write s3_config.json "{\"identities\": [{\"name\": \"natomedia\", \"credentials\": [{\"accessKey\": \"$access_key\", \"secretKey\": \"$secret_key\"}], \"actions\": [\"Admin\", \"Read\", \"Write\", \"List\", \"Tagging\"]}]}"
 if [ ! -s "$dir/auth_signing_key.pem" ]; then
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/auth_signing_key.pem"
     chmod 644 "$dir/auth_signing_key.pem"

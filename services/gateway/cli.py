@@ -51,6 +51,7 @@ def _stack(args: argparse.Namespace) -> int:
         port=args.port,
         host=args.host,
         auth_replicas=args.auth_replicas,
+        media_replicas=args.media_replicas,
         run_dir=Path(args.run_dir) if args.run_dir else None,
         seed=args.seed,
     )
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--host", default="127.0.0.1", help="where the gateway listens")
     stack.add_argument("--port", type=int, default=8000, help="the gateway's port")
     stack.add_argument("--auth-replicas", type=int, default=1, metavar="N")
+    stack.add_argument(
+        "--media-replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="more than one needs MEDIA_STORAGE_URL (object storage) or a shared MEDIA_STORAGE_DIR",
+    )
     stack.add_argument("--run-dir", help="nginx config, pid and logs (default: DATA_DIR/stack)")
     stack.add_argument("--seed", action="store_true", help="load demo content before serving")
 
@@ -115,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     media_import.add_argument("file")
 
+    media.add_parser("create-bucket", help="create MEDIA_STORAGE_URL's bucket if it is missing")
+    gc = media.add_parser(
+        "gc", help="remove stored files no rendition refers to, and unfinished uploads"
+    )
+    gc.add_argument(
+        "--grace-hours",
+        type=int,
+        default=24,
+        help="keep anything younger than this: an ingest in flight (default 24)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
     withdraw = media.add_parser("withdraw", help="withdraw a video from the catalogue")
     withdraw.add_argument("video_id")
     withdraw.add_argument(

@@ -68,6 +68,8 @@ class ManagedProcess:
     log_path: Path
     ready_url: str | None = None
     stop_signal: signal.Signals = signal.SIGTERM
+    # Added to the environment the stack gives every child (a replica's own data directory).
+    extra_env: Mapping[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
     _terminated: bool = field(default=False, repr=False)
@@ -88,7 +90,7 @@ class ManagedProcess:
         # children in order (gateway first), instead of reaching every child at once.
         self.process = subprocess.Popen(
             list(self.command),
-            env=dict(env),
+            env={**env, **self.extra_env},
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -246,6 +248,7 @@ class Stack:
         migrate: bool = True,
         nginx_binary: str | None = None,
         startup_timeout: float = 60.0,
+        separate_data_dirs: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -253,6 +256,9 @@ class Stack:
         self.seed = seed
         self.migrate = migrate
         self.startup_timeout = startup_timeout
+        # Each replica its own data directory (and local media directory), as on machines that
+        # share no disk: what they share must then come from the environment and the stores.
+        self.separate_data_dirs = separate_data_dirs
         counts = {"auth": auth_replicas, "media": media_replicas, "news": news_replicas}
         if any(count < 1 for count in counts.values()):
             raise ValueError("every service needs at least one replica")
@@ -273,6 +279,7 @@ class Stack:
                 media_root=self.media_root,
                 run_dir=self.run_dir,
                 accel_prefix=ACCEL_PREFIX,
+                store_resolver=self.env.get("NATOMEDIA_STORE_RESOLVER") or None,
             ),
             self.run_dir,
             nginx_binary,
@@ -300,11 +307,16 @@ class Stack:
 
     def _replica(self, name: str, index: int) -> Replica:
         port = free_port()
+        extra_env = {}
+        if self.separate_data_dirs:
+            own = Path(self.env["NATOMEDIA_DATA_DIR"]) / "replicas" / f"{name}-{index}"
+            extra_env = {"NATOMEDIA_DATA_DIR": str(own), "MEDIA_STORAGE_DIR": str(own / "media")}
         managed = ManagedProcess(
             f"{name}-{index}",
             _python_cli("serve", name, "--host", "127.0.0.1", "--port", str(port)),
             self.run_dir / "logs" / f"{name}-{index}.log",
             ready_url=f"http://127.0.0.1:{port}/readyz",
+            extra_env=extra_env,
         )
         return Replica(name, index, port, managed)
 
@@ -388,6 +400,10 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         Path(self.env["NATOMEDIA_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         self.media_root.mkdir(parents=True, exist_ok=True)
+        for managed in self.processes():
+            for name in ("NATOMEDIA_DATA_DIR", "MEDIA_STORAGE_DIR"):
+                if name in managed.extra_env:
+                    Path(managed.extra_env[name]).mkdir(parents=True, exist_ok=True)
         # Once, before any replica serves: replicas never race each other over the schema.
         if self.migrate:
             self._run_for_each_service("migrate")
@@ -457,6 +473,7 @@ def run_stack(
     auth_replicas: int,
     run_dir: Path | None,
     seed: bool,
+    media_replicas: int = 1,
 ) -> int:
     """The CLI: start the stack, then hold it until SIGINT/SIGTERM or until a child dies."""
     data_dir = Path(os.environ.get("NATOMEDIA_DATA_DIR", "var"))
@@ -464,6 +481,7 @@ def run_stack(
         port=port,
         host=host,
         auth_replicas=auth_replicas,
+        media_replicas=media_replicas,
         run_dir=run_dir or data_dir / "stack",
         seed=seed,
     )

@@ -25,7 +25,7 @@ from services.media.my_downloads import purge_grant_addresses
 from services.media.my_downloads import router as my_downloads_router
 from services.media.router import router
 from services.media.signing import DownloadSigner
-from services.media.storage import LocalStorage
+from services.media.storage_choice import open_storage
 
 logger = logging.getLogger("natomedia.media")
 # How often grant client addresses past their retention are cleared.
@@ -67,6 +67,7 @@ def create_app(
             yield
         finally:
             await cancel_and_wait(task)
+            await app.state.storage.close()
 
     app = create_service_app(
         title="NATO Multimedia: media",
@@ -83,7 +84,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.state.storage = LocalStorage(settings.resolved_storage_dir)
+    app.state.storage = open_storage(settings)
     app.state.signer = DownloadSigner(settings.resolved_signing_secret)
     app.state.rendition_files = RenditionFiles(database)
     return app

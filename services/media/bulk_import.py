@@ -34,6 +34,7 @@ from services.media.feed import take_positions
 from services.media.ingest import (
     Probe,
     _hashed_chunks,
+    delete_quietly,
     download_filename,
     probe,
     rendition_label,
@@ -389,8 +390,7 @@ async def _write_batch(
                 await _insert(session, fresh)
             await session.commit()
     except BaseException:
-        for key in copied:
-            await storage.delete(key)
+        await delete_quietly(storage, copied)
         raise
     result.imported += len(fresh)
     result.renditions += sum(len(renditions) for _, _, renditions in fresh)
@@ -457,7 +457,11 @@ async def _stage(
         key = f"videos/{video_id}/{rendition_id}.{container}"
         digest = hashlib.sha256()
         with source.open("rb") as handle:
-            size = await storage.write(key, _hashed_chunks(handle, digest))
+            size = await storage.write(
+                key,
+                _hashed_chunks(handle, digest),
+                content_type=mimetypes.guess_type(source.name)[0] or "application/octet-stream",
+            )
         copied.append(key)
         sha256 = digest.hexdigest()
         name = source.name

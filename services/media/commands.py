@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,10 @@ from services.media.config import MediaSettings
 from services.media.exceptions import IngestError, VideoNotFound
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Video
-from services.media.storage import LocalStorage
+from services.media.object_storage import S3Storage
+from services.media.storage import StorageUnavailable
+from services.media.storage_choice import open_storage
+from services.media.storage_gc import collect_garbage
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -48,7 +51,7 @@ def demo_manifest() -> list[dict[str, Any]]:
 async def seed(settings: MediaSettings) -> None:
     """Load the demo catalogue, only into an empty database."""
     database = Database(settings.resolved_database_url)
-    storage = LocalStorage(settings.resolved_storage_dir)
+    storage = open_storage(settings)
     try:
         async with database.sessionmaker() as session:
             if await session.scalar(select(func.count()).select_from(Video)):
@@ -78,6 +81,7 @@ async def seed(settings: MediaSettings) -> None:
                 )
             await session.commit()
     finally:
+        await storage.close()
         await database.dispose()
 
 
@@ -110,12 +114,13 @@ async def ingest(settings: MediaSettings, args: argparse.Namespace) -> Ingested:
     metadata = _metadata(args)
     size = source.stat().st_size if source.is_file() else 0
     database = Database(settings.resolved_database_url)
+    storage = open_storage(settings)
     try:
         async with database.sessionmaker() as session:
             with ProgressBar(f"copying {source.name}", size) as progress:
                 result = await ingest_file(
                     session,
-                    LocalStorage(settings.resolved_storage_dir),
+                    storage,
                     source,
                     metadata,
                     label=args.label,
@@ -125,6 +130,7 @@ async def ingest(settings: MediaSettings, args: argparse.Namespace) -> Ingested:
                     progress=progress,
                 )
     finally:
+        await storage.close()
         await database.dispose()
     return result
 
@@ -184,10 +190,11 @@ async def cli_restore(settings: MediaSettings, args: argparse.Namespace) -> int:
 async def cli_import(settings: MediaSettings, args: argparse.Namespace) -> int:
     """All or nothing: every problem is listed, one line each, and then nothing is written."""
     database = Database(settings.resolved_database_url)
+    storage = open_storage(settings)
     try:
         result = await bulk_import.import_file(
             database,
-            LocalStorage(settings.resolved_storage_dir),
+            storage,
             Path(args.file),
             ffprobe=settings.ffprobe_path,
         )
@@ -209,10 +216,67 @@ async def cli_import(settings: MediaSettings, args: argparse.Namespace) -> int:
         reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
         sys.stderr.write(f"import failed: the database refused: {reason}; nothing was imported\n")
         return 1
+    except StorageUnavailable as exc:
+        sys.stderr.write(f"import failed: {exc}; nothing was imported\n")
+        return 1
     finally:
+        await storage.close()
         await database.dispose()
     sys.stdout.write(
         f"imported {result.imported} video(s) with {result.renditions} rendition(s); "
         f"{result.already_there} already there\n"
     )
+    return 0
+
+
+async def cli_gc(settings: MediaSettings, args: argparse.Namespace) -> int:
+    """Remove stored objects no rendition or thumbnail refers to, and abort stale uploads."""
+    if args.grace_hours < 1:
+        sys.stderr.write("gc failed: --grace-hours must be at least 1\n")
+        return 1
+    database = Database(settings.resolved_database_url)
+    storage = open_storage(settings)
+
+    def report(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    try:
+        result = await collect_garbage(
+            database,
+            storage,
+            now=datetime.now(UTC),
+            grace=timedelta(hours=args.grace_hours),
+            dry_run=args.dry_run,
+            report=report,
+        )
+    except StorageUnavailable as exc:
+        sys.stderr.write(f"gc failed: {exc}\n")
+        return 1
+    finally:
+        await storage.close()
+        await database.dispose()
+    verb = "would remove" if args.dry_run else "removed"
+    sys.stdout.write(
+        f"{verb} {result.removed} object(s) ({result.removed_bytes} bytes), "
+        f"{'would abort' if args.dry_run else 'aborted'} {result.aborted_uploads} "
+        f"unfinished upload(s); {result.kept} object(s) kept\n"
+    )
+    return 0
+
+
+async def cli_create_bucket(settings: MediaSettings, args: argparse.Namespace) -> int:
+    """Create MEDIA_STORAGE_URL's bucket when it is missing (compose's first start)."""
+    storage = open_storage(settings)
+    try:
+        if not isinstance(storage, S3Storage):
+            sys.stdout.write("local storage: no bucket to create\n")
+            return 0
+        await storage.ensure_bucket()
+    except StorageUnavailable as exc:
+        sys.stderr.write(f"create-bucket failed: {exc}\n")
+        return 1
+    finally:
+        await storage.close()
+    sys.stdout.write(f"bucket {storage.bucket} ready\n")
     return 0

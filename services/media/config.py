@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.revocation import MAX_DOWNLOAD_URL_TTL_SECONDS
 from services.common.settings import RefuseDevSecretsInProduction, ServiceSettings, dev_secret
+from services.media.object_storage import parse_storage_url
 
 
 class MediaSettings(RefuseDevSecretsInProduction, ServiceSettings):
@@ -19,6 +20,16 @@ class MediaSettings(RefuseDevSecretsInProduction, ServiceSettings):
     database_url: str | None = None
     # Where the local-filesystem storage keeps files; `<data dir>/media` when unset.
     storage_dir: Path | None = None
+    # `s3://bucket/prefix`: renditions in S3-compatible object storage instead of storage_dir.
+    storage_url: str | None = None
+    # A store other than AWS S3 (MinIO, SeaweedFS, Ceph RGW); credentials come from the
+    # standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION variables.
+    s3_endpoint_url: str | None = None
+    # Object storage only. `proxy`: the signed URL answers with the bytes (through nginx, which
+    # fetches them from the store); `redirect`: it answers 302 to a presigned URL of the store.
+    delivery: Literal["proxy", "redirect"] = "proxy"
+    # How long a presigned URL of the store lives: the withdrawal window of `redirect` delivery.
+    redirect_ttl_seconds: int = Field(60, ge=5, le=3600)
     # Keys the HMAC of download URLs; in development one is made under the data dir.
     signing_secret: SecretStr | None = None
     # At most what revocation records are kept for (see common/revocation.py).
@@ -29,13 +40,22 @@ class MediaSettings(RefuseDevSecretsInProduction, ServiceSettings):
     accel_redirect: bool = False
     # The `internal` nginx location that maps onto the storage directory.
     accel_prefix: str = "/_protected_media/"
+    # The `internal` nginx location that fetches an object from the store by its presigned URL.
+    accel_store_prefix: str = "/_object_store/"
     ffprobe_path: str = "ffprobe"
     ffmpeg_path: str = "ffmpeg"
     # Anonymous public reads are replayed from memory for this long (0 turns it off): under load
     # the same page is asked for many times a second. Writes through this process clear it.
     public_cache_seconds: float = Field(1.0, ge=0, le=60)
 
-    @field_validator("accel_prefix")
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_storage_url(value)
+        return value or None
+
+    @field_validator("accel_prefix", "accel_store_prefix")
     @classmethod
     def _slashes(cls, value: str) -> str:
         return "/" + value.strip("/") + "/"

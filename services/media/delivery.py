@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
-from urllib.parse import quote
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -16,15 +18,21 @@ from starlette.responses import Response, StreamingResponse
 
 from services.common.database import Database
 from services.common.http_cache import is_fresh
-from services.media.exceptions import FileMissing, RangeNotSatisfiable, VideoWithdrawn
-from services.media.ingest import slugify
+from services.media.disposition import attachment
+from services.media.disposition import safe_filename as safe_filename
+from services.media.exceptions import (
+    FileMissing,
+    RangeNotSatisfiable,
+    RenditionNotFound,
+    VideoNotFound,
+    VideoWithdrawn,
+)
 from services.media.models import Rendition, Video
-from services.media.storage import Storage
+from services.media.storage import LocalStorage, Storage, StorageUnavailable
+
+logger = logging.getLogger("natomedia.media.delivery")
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
-# Control characters and path separators have no place in a saved file name.
-_UNSAFE_TITLE = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
 
 @dataclass(frozen=True)
@@ -50,18 +58,7 @@ class RenditionFile:
 
     @property
     def content_disposition(self) -> str:
-        """RFC 6266: an ASCII `filename` for every client, `filename*` with the real title."""
-        ascii_name = safe_filename(self.filename)
-        value = f'attachment; filename="{ascii_name}"'
-        title = _UNSAFE_TITLE.sub(" ", self.title).strip()
-        stem, dot, extension = ascii_name.rpartition(".")
-        if title and dot:
-            # The ASCII name is `<title slug>-<label slug>-<id prefix>`; the title slug is
-            # replaced by the title itself, the rest (which tells renditions apart) is kept.
-            suffix = _suffix_after_title(stem, self.title)
-            original = f"{title}-{suffix}.{extension}" if suffix else f"{title}.{extension}"
-            value += "; filename*=UTF-8''" + quote(original[:200], safe="")
-        return value
+        return attachment(self.filename, self.title)
 
     def headers(self) -> dict[str, str]:
         return {
@@ -75,19 +72,6 @@ class RenditionFile:
             "Cache-Control": "private, max-age=3600",
             "X-Content-Type-Options": "nosniff",
         }
-
-
-def _suffix_after_title(stem: str, title: str) -> str:
-    title_slug = slugify(title)
-    if title_slug and stem.startswith(title_slug):
-        return stem[len(title_slug) :].strip("-")
-    return stem
-
-
-def safe_filename(name: str) -> str:
-    """ASCII letters, digits, dot, dash and underscore only: nothing to escape in a header."""
-    cleaned = _UNSAFE_FILENAME.sub("-", name).strip(".-") or "download"
-    return cleaned[:150]
 
 
 class RenditionFiles:
@@ -163,22 +147,36 @@ def requested_range(request: Request, file: RenditionFile) -> tuple[int, int] | 
     return start, min(end, size - 1)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """How a valid download URL hands out the bytes (see the settings of the same names)."""
+
+    # nginx in front: it sends the bytes, told where by X-Accel-Redirect.
+    accel_prefix: str | None = None
+    accel_store_prefix: str = "/_object_store/"
+    # Object storage only: 302 to a presigned URL of the store instead of the bytes.
+    redirect: bool = False
+    presign_ttl_seconds: int = 60
+
+
 async def file_response(
     request: Request,
     file: RenditionFile,
     storage: Storage,
     *,
-    accel_prefix: str | None,
+    accel_prefix: str | None = None,
+    delivery: Delivery | None = None,
 ) -> Response:
+    delivery = delivery or Delivery(accel_prefix=accel_prefix)
     headers = file.headers()
     if is_fresh(request, file.etag):
         return Response(status_code=304, headers={"ETag": file.etag, "Cache-Control": "private"})
 
-    if accel_prefix is not None:
+    if delivery.accel_prefix is not None and isinstance(storage, LocalStorage):
         # nginx sends the file itself (sendfile, Range). It keeps Content-Type,
         # Content-Disposition, Accept-Ranges and Cache-Control from here; the internal location
         # must re-add ETag and Repr-Digest from $upstream_http_etag / $upstream_http_repr_digest.
-        headers["X-Accel-Redirect"] = accel_prefix + file.storage_key
+        headers["X-Accel-Redirect"] = delivery.accel_prefix + file.storage_key
         return Response(status_code=200, headers=headers)
 
     byte_range = requested_range(request, file)
@@ -189,9 +187,111 @@ async def file_response(
         headers["Content-Range"] = f"bytes {start}-{end}/{file.size_bytes}"
     headers["Content-Length"] = str(max(0, end - start + 1))
 
-    stored_size = await storage.size(file.storage_key)
-    if stored_size != file.size_bytes:
-        raise FileMissing
+    await _check_stored(storage, file)
     if request.method == "HEAD" or file.size_bytes == 0:
         return Response(status_code=status, headers=headers)
-    return StreamingResponse(storage.read(file.storage_key, start, end), status, headers)
+
+    ranged_by_client = "range" in request.headers
+    # A Range the client's If-Range ruled out would be applied by the store all the same (it
+    # knows nothing of our ETag): then we send the whole file ourselves.
+    if delivery.redirect and (byte_range is not None or not ranged_by_client):
+        url = await _presign(storage, file, delivery.presign_ttl_seconds, for_client=True)
+        if url is not None:
+            return Response(
+                status_code=302, headers={"Location": url, "Cache-Control": "private, no-store"}
+            )
+
+    if delivery.accel_prefix is not None:
+        url = await _presign(storage, file, delivery.presign_ttl_seconds, for_client=False)
+        if url is not None:
+            headers["X-Accel-Redirect"] = delivery.accel_store_prefix + _accel_path(url)
+            # nginx asks the store for exactly the range we decided on (none: the whole file).
+            if byte_range is not None:
+                headers["X-Natomedia-Range"] = f"bytes={start}-{end}"
+            del headers["Content-Length"]
+            headers.pop("Content-Range", None)
+            # nginx would keep ours on a 200 only; its location adds one to every answer.
+            del headers["Accept-Ranges"]
+            return Response(status_code=200, headers=headers)
+
+    chunks = storage.read(file.storage_key, start, end)
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    except FileNotFoundError as exc:
+        _log_missing(file)
+        raise RenditionNotFound from exc
+    except StorageUnavailable as exc:
+        logger.error("rendition %s: %s", file.id, exc)
+        raise FileMissing from exc
+    return StreamingResponse(_prepend(first, chunks), status, headers)
+
+
+async def read_small(storage: Storage, key: str, *, video_id: uuid.UUID) -> bytes:
+    """A small stored file (a thumbnail) whole: 404 when the store lacks it, 503 when it fails."""
+    try:
+        return b"".join([chunk async for chunk in storage.read(key)])
+    except FileNotFoundError as exc:
+        logger.error("video %s: its file %s is not in storage", video_id, key)
+        raise VideoNotFound from exc
+    except StorageUnavailable as exc:
+        logger.error("video %s: %s", video_id, exc)
+        raise FileMissing from exc
+
+
+async def _check_stored(storage: Storage, file: RenditionFile) -> None:
+    """404 when the catalogue names an object the store lacks, 503 when the store fails."""
+    try:
+        stored_size = await storage.size(file.storage_key)
+    except StorageUnavailable as exc:
+        logger.error("rendition %s: %s", file.id, exc)
+        raise FileMissing from exc
+    if stored_size is None:
+        _log_missing(file)
+        raise RenditionNotFound
+    if stored_size != file.size_bytes:
+        logger.error(
+            "rendition %s: %s holds %d bytes, the catalogue says %d",
+            file.id,
+            file.storage_key,
+            stored_size,
+            file.size_bytes,
+        )
+        raise FileMissing
+
+
+def _log_missing(file: RenditionFile) -> None:
+    logger.error("rendition %s: its file %s is not in storage", file.id, file.storage_key)
+
+
+async def _presign(
+    storage: Storage, file: RenditionFile, ttl: int, *, for_client: bool
+) -> str | None:
+    try:
+        if for_client:
+            # The store answers with our type and name (the title may have changed since).
+            return await storage.presign_get(
+                file.storage_key,
+                ttl,
+                content_type=file.content_type,
+                content_disposition=file.content_disposition,
+            )
+        return await storage.presign_get(file.storage_key, ttl)
+    except StorageUnavailable as exc:
+        logger.error("rendition %s: %s", file.id, exc)
+        raise FileMissing from exc
+
+
+def _accel_path(url: str) -> str:
+    """`https://host:port/bucket/key?query` -> `https/host:port/bucket/key?query`: the internal
+    location proxies to the scheme and host it reads back from the path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk

@@ -7,9 +7,7 @@ import hashlib
 import json
 import logging
 import mimetypes
-import re
 import shutil
-import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -19,17 +17,17 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import anyio.to_thread
-from anyascii import anyascii
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.common.database import utcnow
+from services.media.disposition import attachment, slugify
 from services.media.exceptions import IngestError
 from services.media.feed import record_change
 from services.media.models import Rendition, Video, VideoTag
 from services.media.service import normalize_tag
-from services.media.storage import CHUNK_SIZE, Storage
+from services.media.storage import CHUNK_SIZE, Storage, StorageUnavailable
 
 logger = logging.getLogger("natomedia.media.ingest")
 
@@ -153,12 +151,6 @@ async def thumbnail(path: Path, at_seconds: float, ffmpeg: str = "ffmpeg") -> by
     return output or None
 
 
-def slugify(text: str, limit: int = 80) -> str:
-    """Lower-case ASCII words joined by dashes; non-Latin scripts are transliterated."""
-    ascii_text = anyascii(unicodedata.normalize("NFKC", text))
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:limit].strip("-")
-
-
 def download_filename(
     title: str, label: str, container: str, rendition_id: uuid.UUID | None = None
 ) -> str:
@@ -238,9 +230,21 @@ async def ingest_file(
     facts = await probe(source, ffprobe)
     rendition_id = uuid.uuid4()
     storage_key = f"videos/{target_id}/{rendition_id}.{container}"
+    rendition_label_ = label or rendition_label(facts, container)
     digest = hashlib.sha256()
+    # Kept with the object, for clients a store or CDN serves directly; the catalogue's own
+    # name (which follows title edits) is given again whenever a link is presigned.
+    disposition = attachment(
+        download_filename(metadata.title, rendition_label_, container, rendition_id),
+        metadata.title,
+    )
     with source.open("rb") as handle:
-        size = await storage.write(storage_key, _hashed_chunks(handle, digest, progress))
+        size = await storage.write(
+            storage_key,
+            _hashed_chunks(handle, digest, progress),
+            content_type=content_type,
+            content_disposition=disposition,
+        )
     written = [storage_key]
     thumbnail_key = None
     try:
@@ -248,7 +252,8 @@ async def ingest_file(
             still = await thumbnail(source, min(1.0, (facts.duration_seconds or 0) / 2), ffmpeg)
             if still is not None:
                 thumbnail_key = f"videos/{target_id}/thumbnail.jpg"
-                await storage.write(thumbnail_key, _single(still))
+                written.append(thumbnail_key)
+                await storage.write(thumbnail_key, _single(still), content_type="image/jpeg")
         created = await _record_rendition(
             session,
             target_id,
@@ -257,7 +262,7 @@ async def ingest_file(
             facts=facts,
             rendition={
                 "id": rendition_id,
-                "label": label or rendition_label(facts, container),
+                "label": rendition_label_,
                 "container": container,
                 "content_type": content_type,
                 "size_bytes": size,
@@ -269,8 +274,7 @@ async def ingest_file(
         )
     except BaseException:
         await session.rollback()
-        for key in written:
-            await storage.delete(key)
+        await delete_quietly(storage, written)
         raise
     return Ingested(target_id, rendition_id, created, size, digest.hexdigest())
 
@@ -351,6 +355,16 @@ async def _record_rendition(
     )
     await session.commit()
     return is_new
+
+
+async def delete_quietly(storage: Storage, keys: Sequence[str]) -> None:
+    """Undo the writes of a failed ingest as far as the store lets us; `natomedia media gc`
+    removes what an unreachable store kept."""
+    for key in keys:
+        try:
+            await storage.delete(key)
+        except StorageUnavailable:
+            logger.warning("could not delete %s after a failed ingest: store unavailable", key)
 
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:

@@ -25,7 +25,7 @@ from services.common.revocation import Revocations
 from services.common.text import NulFreeText
 from services.media import detail_reads, service
 from services.media.auth import Downloader
-from services.media.delivery import file_response
+from services.media.delivery import Delivery, file_response, read_small
 from services.media.dependencies import (
     ClientAddressDep,
     ClockDep,
@@ -213,7 +213,9 @@ async def get_video(request: Request, video_id: VideoId, settings: SettingsDep) 
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "JPEG still"},
         **NOT_MODIFIED,
-        **problem_responses((404, "not_found"), (422, "validation_error")),
+        **problem_responses(
+            (404, "not_found"), (422, "validation_error"), (503, "file_unavailable")
+        ),
     },
 )
 async def get_thumbnail(
@@ -224,11 +226,11 @@ async def get_thumbnail(
     service.check_published(video)
     if video.thumbnail_key is None:
         raise VideoNotFound
-    chunks = [chunk async for chunk in storage.read(video.thumbnail_key)]
+    still = await read_small(storage, video.thumbnail_key, video_id=video.id)
     allow_public_cache(request)
     return conditional_response(
         request,
-        b"".join(chunks),
+        still,
         media_type="image/jpeg",
         headers={"Cache-Control": "public, max-age=3600"},
     )
@@ -296,6 +298,14 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The requested byte range (`Content-Range` says which)",
         "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
         "headers": {**FILE_HEADERS, "Content-Range": {"schema": {"type": "string"}}},
+    },
+    302: {
+        "description": (
+            "Only with `MEDIA_DELIVERY=redirect` (object storage): the file is at `Location`, a "
+            "presigned URL of the store that lives `MEDIA_REDIRECT_TTL_SECONDS`; its answer "
+            "carries the store's own ETag. HEAD is never redirected"
+        ),
+        "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
     },
     304: {"description": "Not modified: the `If-None-Match` ETag is current"},
     **problem_responses(
@@ -368,5 +378,10 @@ async def download(
     file = await files.get(parsed_id)
     if file is None:
         raise RenditionNotFound
-    accel = settings.accel_prefix if settings.accel_redirect else None
-    return await file_response(request, file, storage, accel_prefix=accel)
+    delivery = Delivery(
+        accel_prefix=settings.accel_prefix if settings.accel_redirect else None,
+        accel_store_prefix=settings.accel_store_prefix,
+        redirect=settings.delivery == "redirect",
+        presign_ttl_seconds=settings.redirect_ttl_seconds,
+    )
+    return await file_response(request, file, storage, delivery=delivery)

@@ -2,6 +2,7 @@
 
 Keys are relative POSIX paths (`videos/<video id>/<rendition id>.mp4`); a backend maps them onto
 its medium. Reads and writes move bounded chunks so memory stays flat whatever the file size.
+The S3-compatible backend is in `object_storage.py`; `open_storage` picks one from the settings.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
@@ -21,6 +24,26 @@ CHUNK_SIZE = 1024 * 1024
 
 class StorageKeyError(ValueError):
     """A key that would escape the storage root or is otherwise malformed."""
+
+
+class StorageUnavailable(OSError):
+    """The store cannot be reached or fails: nothing is known about the key, try again later."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A write that began and never finished (a process killed mid-upload leaves these)."""
+
+    key: str
+    upload_id: str
+    started: datetime
 
 
 def check_key(key: str) -> PurePosixPath:
@@ -37,8 +60,18 @@ def check_key(key: str) -> PurePosixPath:
 
 
 class Storage(Protocol):
-    async def write(self, key: str, chunks: AsyncIterable[bytes]) -> int:
-        """Store the chunks under `key` atomically (all or nothing); return the bytes written."""
+    async def write(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> int:
+        """Store the chunks under `key` atomically (all or nothing); return the bytes written.
+
+        The content type and disposition are kept with the object where the medium can (object
+        storage sends them to whoever fetches it directly)."""
         ...
 
     def read(
@@ -53,6 +86,33 @@ class Storage(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def presign_get(
+        self,
+        key: str,
+        expires_in: int,
+        *,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str | None:
+        """A URL that GETs the object without our credentials for `expires_in` seconds, or None
+        when the medium has no such thing (a local directory)."""
+        ...
+
+    def objects(self) -> AsyncIterator[StoredObject]:
+        """Every stored object (for gc); unfinished writes are not among them."""
+        ...
+
+    def pending_uploads(self) -> AsyncIterator[PendingUpload]:
+        """Writes that began and never finished or were aborted."""
+        ...
+
+    async def abort_upload(self, upload: PendingUpload) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+_PARTIAL_SUFFIX = ".partial"
+
 
 class LocalStorage:
     """Files under one directory; what nginx serves through its internal location."""
@@ -63,11 +123,18 @@ class LocalStorage:
     def path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).parts)
 
-    async def write(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+    async def write(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> int:
         target = self.path(key)
         await anyio.to_thread.run_sync(lambda: target.parent.mkdir(parents=True, exist_ok=True))
         # Written beside the target and renamed, so readers never see half a file.
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}{_PARTIAL_SUFFIX}")
         written = 0
         handle: BinaryIO = await anyio.to_thread.run_sync(partial.open, "wb")
         try:
@@ -115,3 +182,44 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         path = self.path(key)
         await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+    async def presign_get(
+        self,
+        key: str,
+        expires_in: int,
+        *,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str | None:
+        return None
+
+    def _walk(self, partial: bool) -> list[tuple[str, os.stat_result]]:
+        found: list[tuple[str, os.stat_result]] = []
+        if not self.root.is_dir():
+            return found
+        for path in self.root.rglob("*"):
+            is_partial = path.name.startswith(".") and path.name.endswith(_PARTIAL_SUFFIX)
+            if is_partial != partial:
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if path.is_file():
+                found.append((path.relative_to(self.root).as_posix(), stat))
+        return sorted(found)
+
+    async def objects(self) -> AsyncIterator[StoredObject]:
+        for key, stat in await anyio.to_thread.run_sync(self._walk, False):
+            yield StoredObject(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    async def pending_uploads(self) -> AsyncIterator[PendingUpload]:
+        for key, stat in await anyio.to_thread.run_sync(self._walk, True):
+            started = datetime.fromtimestamp(stat.st_mtime, UTC)
+            yield PendingUpload(key, key, started)
+
+    async def abort_upload(self, upload: PendingUpload) -> None:
+        await self.delete(upload.upload_id)
+
+    async def close(self) -> None:
+        return None

@@ -94,14 +94,28 @@ def test_only_the_gateway_may_name_client_addresses(compose: dict[str, Any]) -> 
         assert "ports" not in services[name], f"{name} must be reachable only via the gateway"
 
 
-def test_media_files_are_shared_between_media_and_the_gateway(compose: dict[str, Any]) -> None:
+def test_media_files_live_in_the_object_store(compose: dict[str, Any]) -> None:
     services = compose["services"]
     media_environment = services["media"]["environment"]
 
     assert media_environment["MEDIA_ACCEL_REDIRECT"] == "true"
-    assert f"media:{media_environment['MEDIA_STORAGE_DIR']}" in services["media"]["volumes"]
-    assert f"media:{DOCKER.media_root}:ro" in services["gateway"]["volumes"]
-    assert "media" in compose["volumes"]
+    assert media_environment["MEDIA_STORAGE_URL"].endswith("s3://natomedia/renditions}")
+    assert "http://seaweedfs:8333" in media_environment["MEDIA_S3_ENDPOINT_URL"]
+    assert media_environment["AWS_SHARED_CREDENTIALS_FILE"] == "/run/secrets/s3_credentials"
+    assert "s3_credentials" in services["media"]["secrets"]
+    # No disk shared between media replicas, or with the gateway.
+    assert "volumes" not in services["media"]
+    assert all("/srv/media" not in volume for volume in services["gateway"]["volumes"])
+    # The bucket exists before media starts; nginx resolves the store's name through Docker.
+    assert "natomedia media create-bucket" in " ".join(services["migrate"]["command"])
+    assert (
+        services["migrate"]["environment"]["MEDIA_STORAGE_URL"]
+        == (media_environment["MEDIA_STORAGE_URL"])
+    )
+    assert services["migrate"]["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
+    assert "-s3.config=/run/secrets/s3_config" in services["seaweedfs"]["command"]
+    assert "objects:/data" in services["seaweedfs"]["volumes"]
+    assert DOCKER.store_resolver == "127.0.0.11"
 
 
 def test_the_migrate_job_writes_the_api_document_the_gateway_serves(

@@ -25,9 +25,11 @@ from services.media.config import MediaSettings
 from services.media.feed import take_position
 from services.media.ingest import Ingested, VideoMetadata, ingest_file
 from services.media.models import Base, Rendition, Video, VideoTag
+from services.media.object_storage import S3Storage
 from services.media.search import search_for
 from services.media.storage import LocalStorage
 from tests.conftest import DatabaseFarm, TokenFactory, unavailable
+from tests.s3_support import S3Endpoint
 
 PUBLIC_BASE_URL = "https://media.example.test"
 DEMO_FILE = DEMO_DIR / "nato-russia-council-oslo.mp4"
@@ -196,3 +198,27 @@ def catalogue(app: FastAPI, tmp_path: Path) -> Catalogue:
 
 def at(days: float, base: datetime = datetime(2020, 1, 1, tzinfo=UTC)) -> datetime:
     return base + timedelta(days=days)
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> S3Endpoint:
+    # The standard AWS variables, as production passes them.
+    for name, value in s3_endpoint.env().items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    return s3_endpoint
+
+
+@pytest.fixture
+def object_settings(
+    settings_factory: Callable[..., MediaSettings], s3_storage: S3Storage, s3_env: S3Endpoint
+) -> Callable[..., MediaSettings]:
+    def build(**overrides: Any) -> MediaSettings:
+        values: dict[str, Any] = {
+            "storage_url": f"s3://{s3_storage.bucket}/{s3_storage.prefix}",
+            "s3_endpoint_url": s3_env.url,
+            **overrides,
+        }
+        return settings_factory(**values)
+
+    return build

@@ -436,14 +436,24 @@ async def test_rendition_removed_after_signing_is_404(
     assert_problem(await client.get(url_path(url)), 404, "not_found")
 
 
-async def test_file_missing_from_storage_is_503(
-    client: httpx.AsyncClient, catalogue: Catalogue, clip: Ingested, tokens: TokenFactory
+async def test_file_missing_from_storage_is_404_and_logged(
+    client: httpx.AsyncClient,
+    catalogue: Catalogue,
+    clip: Ingested,
+    tokens: TokenFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     url = await signed_url(client, clip, tokens)
     rendition = await catalogue.rendition(clip.rendition_id)
     await catalogue.storage.delete(rendition.storage_key)
-    response = await client.get(url_path(url))
-    assert_problem(response, 503, "file_unavailable")
+    for method in ("GET", "HEAD"):
+        response = await client.request(method, url_path(url))
+        assert response.status_code == 404
+    assert_problem(await client.get(url_path(url)), 404, "not_found")
+    assert any(
+        str(clip.rendition_id) in record.getMessage() and record.levelname == "ERROR"
+        for record in caplog.records
+    )
 
 
 async def test_accel_redirect_hands_the_file_to_nginx(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,10 +32,10 @@ class GatedStorage(LocalStorage):
         self.copying = asyncio.Event()
         self.gate = asyncio.Event()
 
-    async def write(self, key: str, chunks: AsyncIterator[bytes]) -> int:
+    async def write(self, key: str, chunks: AsyncIterable[bytes], **options: str | None) -> int:
         self.copying.set()
         await self.gate.wait()
-        return await super().write(key, chunks)
+        return await super().write(key, chunks, **options)
 
 
 class Poller:

@@ -45,6 +45,10 @@ class GatewayConfig:
     access_log: str
     temp_dir: str
     accel_prefix: str = "/_protected_media/"
+    # The internal location that fetches objects from the store by presigned URL.
+    accel_store_prefix: str = "/_object_store/"
+    # DNS server(s) nginx asks for the store's host name; none needed when it is an address.
+    store_resolver: str | None = None
     server_name: str = "_"
     worker_processes: str = "auto"
     max_body_bytes: int = 1_048_576
@@ -113,6 +117,7 @@ def render(config: GatewayConfig, template: str | None = None) -> str:
     if missing:
         raise ValueError(f"no upstream servers for {', '.join(sorted(missing))}")
     accel_prefix = "/" + config.accel_prefix.strip("/") + "/"
+    accel_store_prefix = "/" + config.accel_store_prefix.strip("/") + "/"
     values: dict[str, str] = {
         "user_directive": f"user {config.worker_user};" if config.worker_user else "",
         "worker_processes": config.worker_processes,
@@ -127,6 +132,12 @@ def render(config: GatewayConfig, template: str | None = None) -> str:
         "server_name": config.server_name,
         "proxy_read_timeout": config.proxy_read_timeout,
         "accel_prefix": accel_prefix,
+        "accel_store_prefix": accel_store_prefix,
+        "store_resolver": (
+            f"            resolver {config.store_resolver} valid=30s;"
+            if config.store_resolver
+            else ""
+        ),
         "media_root": config.media_root.rstrip("/"),
         "docs_root": config.docs_root.rstrip("/"),
         # Titles spelled out as in RFC 9110: Python's own phrases vary between versions.
@@ -173,6 +184,12 @@ def render(config: GatewayConfig, template: str | None = None) -> str:
             "Service Unavailable",
             "The service is unavailable; try again shortly.",
         ),
+        "file_unavailable_body": _problem_body(
+            503,
+            "file_unavailable",
+            "Service Unavailable",
+            "The file is temporarily unavailable.",
+        ),
         "range_not_satisfiable_body": _problem_body(
             416,
             "range_not_satisfiable",
@@ -204,6 +221,7 @@ def local_config(
     host: str = "127.0.0.1",
     accel_prefix: str = "/_protected_media/",
     max_body_bytes: int = 1_048_576,
+    store_resolver: str | None = None,
 ) -> GatewayConfig:
     """The gateway of `natomedia stack`: every path under one run directory, no root needed."""
     return GatewayConfig(
@@ -216,6 +234,7 @@ def local_config(
         access_log=str(run_dir / "nginx-access.log"),
         temp_dir=str(run_dir / "nginx-temp"),
         accel_prefix=accel_prefix,
+        store_resolver=store_resolver,
         worker_processes="1",
         max_body_bytes=max_body_bytes,
         worker_user=getpass.getuser() if os.geteuid() == 0 else None,
@@ -233,6 +252,8 @@ DOCKER = GatewayConfig(
     error_log="stderr",
     access_log="/dev/stdout",
     temp_dir="/tmp/nginx",
+    # Docker's embedded DNS: the object store is named by its service name.
+    store_resolver="127.0.0.11",
 )
 
 

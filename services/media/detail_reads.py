@@ -38,8 +38,10 @@ _DETAIL = (
 async def video_detail(
     engine: AsyncEngine, video_id: uuid.UUID, settings: MediaSettings
 ) -> VideoDetail:
-    # Its own connection, not the request session: a read-only statement with nothing to commit.
+    # Its own connection, not the request session: one read-only statement with nothing to
+    # commit, so no transaction around it either (no BEGIN and ROLLBACK round trips).
     async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
         rows = (await connection.execute(_DETAIL, {"video_id": video_id})).all()
     if not rows:
         raise VideoNotFound

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.database import UTCDateTime, UUIDPrimaryKey, make_metadata
@@ -29,6 +29,12 @@ class Article(UUIDPrimaryKey, Base):
         # Published articles always have a publication time; the public listing relies on it.
         CheckConstraint("status = 'draft' OR published_at IS NOT NULL", name="published_at"),
         Index("ix_articles_status_published_at", "status", "published_at", "id"),
+        # The editors' listing order (`service.list_articles`): drafts placed by creation.
+        Index(
+            "ix_articles_editor_order",
+            text("coalesce(published_at, created_at) DESC"),
+            text("id DESC"),
+        ),
     )
 
     slug: Mapped[str] = mapped_column(String(120), unique=True)

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Select, String, and_, func, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -46,17 +56,23 @@ class ArticleQuery:
     cursor: str | None = None
 
 
+# Listings read table columns, not mapped attributes: their rows are plain rows, with no pass
+# through the ORM's entity loading.
+_ARTICLES_TABLE = Article.__table__
+_ARTICLES = _ARTICLES_TABLE.c
+_TAGS = ArticleTag.__table__.c
+
 # Drafts may have no publication time yet; editors see them placed by their creation.
-_EDITOR_SORT_KEY: ColumnElement[Any] = func.coalesce(Article.published_at, Article.created_at)
+_EDITOR_SORT_KEY: ColumnElement[Any] = func.coalesce(_ARTICLES.published_at, _ARTICLES.created_at)
 
 
 def _sort_key(include_drafts: bool) -> ColumnElement[Any]:
-    return _EDITOR_SORT_KEY if include_drafts else Article.published_at.expression
+    return _EDITOR_SORT_KEY if include_drafts else _ARTICLES.published_at
 
 
 def _before(key: ColumnElement[Any], at: datetime, article_id: uuid.UUID) -> ColumnElement[bool]:
     """Strictly after (at, id) in newest-first order."""
-    return or_(key < at, and_(key == at, Article.id < article_id))
+    return or_(key < at, and_(key == at, _ARTICLES.id < article_id))
 
 
 def _parse_cursor(cursor: str, *, ranked: bool) -> tuple[float | None, datetime, uuid.UUID]:
@@ -70,16 +86,16 @@ def _parse_cursor(cursor: str, *, ranked: bool) -> tuple[float | None, datetime,
 
 # What a listing shows: no body, no body text, so a page of long articles stays a small read.
 SUMMARY_COLUMNS = (
-    Article.id,
-    Article.slug,
-    Article.title,
-    Article.summary,
-    Article.status,
-    Article.published_at,
-    Article.updated_at,
-    Article.location,
-    Article.language,
-    Article.related_video_ids,
+    _ARTICLES.id,
+    _ARTICLES.slug,
+    _ARTICLES.title,
+    _ARTICLES.summary,
+    _ARTICLES.status,
+    _ARTICLES.published_at,
+    _ARTICLES.updated_at,
+    _ARTICLES.location,
+    _ARTICLES.language,
+    _ARTICLES.related_video_ids,
 )
 
 
@@ -104,13 +120,14 @@ class ListedArticle:
 def _tags_column(dialect: str) -> ColumnElement[Any]:
     """Each listed article's tags in editor order, read in the listing's own statement."""
     in_order = (
-        select(ArticleTag.tag)
-        .where(ArticleTag.article_id == Article.id)
-        .order_by(ArticleTag.position)
-        .correlate(Article)
+        select(_TAGS.tag)
+        .where(_TAGS.article_id == _ARTICLES.id)
+        .order_by(_TAGS.position)
+        .correlate(_ARTICLES_TABLE)
     )
     if dialect == "postgresql":
-        return type_coerce(func.array(in_order.scalar_subquery()), ARRAY(String))
+        # Untyped: asyncpg already returns a list of strings, which an ARRAY type would copy.
+        return func.array(in_order.scalar_subquery())
     # SQLite has no arrays: a JSON array, aggregated in the order of the inner select.
     ordered = in_order.subquery()
     return type_coerce(
@@ -121,15 +138,27 @@ def _tags_column(dialect: str) -> ColumnElement[Any]:
 def _conditions(query: ArticleQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if not query.include_drafts:
-        conditions.append(Article.status == "published")
+        conditions.append(_ARTICLES.status == "published")
     if query.tag is not None:
-        tagged = select(ArticleTag.article_id).where(ArticleTag.tag == normalise_tag(query.tag))
-        conditions.append(Article.id.in_(tagged))
+        tagged = select(_TAGS.article_id).where(_TAGS.tag == normalise_tag(query.tag))
+        conditions.append(_ARTICLES.id.in_(tagged))
     if query.published_after is not None:
-        conditions.append(Article.published_at >= query.published_after)
+        conditions.append(_ARTICLES.published_at >= query.published_after)
     if query.published_before is not None:
-        conditions.append(Article.published_at < query.published_before)
+        conditions.append(_ARTICLES.published_at < query.published_before)
     return conditions
+
+
+@functools.cache
+def _listing(dialect: str, include_drafts: bool) -> Select[Any]:
+    """A page in newest-first order before its conditions, built once."""
+    key = _sort_key(include_drafts)
+    return (
+        select(*SUMMARY_COLUMNS, _tags_column(dialect).label("tags"), key.label("sort_key"))
+        .order_by(key.desc(), _ARTICLES.id.desc())
+        # A parameter, so a page without conditions executes this very statement, not a copy.
+        .limit(bindparam("page_size", type_=Integer))
+    )
 
 
 async def list_articles(
@@ -140,13 +169,14 @@ async def list_articles(
     if query.q is not None:
         return await _search_articles(session, query, query.q, bounds or SearchBounds())
     key = _sort_key(query.include_drafts)
-    tags = _tags_column(session.get_bind().dialect.name).label("tags")
-    statement = select(*SUMMARY_COLUMNS, tags).where(*_conditions(query))
+    statement = _listing(session.get_bind().dialect.name, query.include_drafts)
+    conditions = _conditions(query)
     if query.cursor is not None:
         _, at, article_id = _parse_cursor(query.cursor, ranked=False)
-        statement = statement.where(_before(key, at, article_id))
-    statement = statement.add_columns(key.label("sort_key")).order_by(key.desc(), Article.id.desc())
-    rows = (await session.execute(statement.limit(query.limit + 1))).all()
+        conditions.append(_before(key, at, article_id))
+    if conditions:
+        statement = statement.where(*conditions)
+    rows = (await session.execute(statement, {"page_size": query.limit + 1})).all()
     page = rows[: query.limit]
     articles = _listed(page)
     next_cursor = None
@@ -197,7 +227,9 @@ async def _search_articles(
     tags = _tags_column(session.get_bind().dialect.name).label("tags")
     rows = {
         row.id: row
-        for row in await session.execute(select(*SUMMARY_COLUMNS, tags).where(Article.id.in_(ids)))
+        for row in await session.execute(
+            select(*SUMMARY_COLUMNS, tags).where(_ARTICLES.id.in_(ids))
+        )
     }
     # An article deleted between the two reads is left out rather than failing the page.
     articles = _listed([rows[article_id] for article_id in ids if article_id in rows])

@@ -6,9 +6,11 @@ import uuid
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from services.media import service
 from services.media.config import MediaSettings
+from services.media.models import Video
 from services.media.schemas import RenditionOut
 from tests.media.conftest import Catalogue
 
@@ -51,3 +53,19 @@ async def test_a_video_without_tags_or_renditions(
     assert response.json()["tags"] == []
     assert response.json()["renditions"] == []
     assert response.content == await orm_rendering(app, video_id, settings)
+
+
+async def test_the_pooled_connection_is_transactional_again_after_a_detail_read(
+    app: FastAPI, client: httpx.AsyncClient, catalogue: Catalogue
+) -> None:
+    # The detail read runs without a transaction; the pool must not hand that mode on, or a
+    # later rollback would leave its writes in place.
+    video_id = await catalogue.add_video("Kept")
+    assert (await client.get(f"/v1/media/videos/{video_id}")).status_code == 200
+    async with app.state.database.engine.connect() as connection:
+        await connection.execute(
+            update(Video).where(Video.id == video_id).values(title="Rolled back")
+        )
+        await connection.rollback()
+    response = await client.get(f"/v1/media/videos/{video_id}")
+    assert response.json()["title"] == "Kept"

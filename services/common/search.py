@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Double, Subquery, TableClause, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    FromClause,
+    Subquery,
+    TableClause,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
 
 MAX_TERMS = 16
 MAX_TERM_LENGTH = 64
@@ -116,3 +126,33 @@ class SearchBounds:
 
     exact_limit: int = EXACT_RANKING_LIMIT
     candidates: int = RANKED_CANDIDATES
+
+
+async def postgres_count_matches(
+    session: AsyncSession,
+    source: FromClause,
+    matching: ColumnElement[bool],
+    conditions: Sequence[ColumnElement[bool]],
+    at_most: int,
+) -> int:
+    """How many rows of `source` meet `matching` and `conditions`, counting to `at_most`."""
+    hits = (
+        select(literal_column("1"))
+        .select_from(source)
+        .where(matching, *conditions)
+        .limit(at_most)
+        .subquery()
+    )
+    # Counting through the GIN index reads no vector. For a common word the planner would rather
+    # scan the table and stop early, unaware that testing a row means reading its out-of-line
+    # vector; so for this one statement it may not.
+    await session.execute(select(*_planner_settings("off")))
+    try:
+        return int(await session.scalar(select(func.count()).select_from(hits)) or 0)
+    finally:
+        await session.execute(select(*_planner_settings("on")))
+
+
+def _planner_settings(value: str) -> list[ColumnElement[Any]]:
+    # is_local: the setting lasts at most until the end of the transaction.
+    return [func.set_config(name, value, True) for name in ("enable_seqscan", "enable_indexscan")]

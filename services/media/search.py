@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.search import (
     fold_accents,
+    postgres_count_matches,
     postgres_matches,
     postgres_query,
     quoted,
@@ -194,21 +195,9 @@ class PostgresVideoSearch:
         conditions: Sequence[ColumnElement[bool]],
         at_most: int,
     ) -> int:
-        hits = (
-            select(literal_column("1"))
-            .select_from(Video)
-            .where(self._matching(terms), *conditions)
-            .limit(at_most)
-            .subquery()
+        return await postgres_count_matches(
+            session, Video.__table__, self._matching(terms), conditions, at_most
         )
-        # Counting through the GIN index reads no vector. For a common word the planner would
-        # rather scan the table and stop early, unaware that testing a row means reading its
-        # out-of-line vector; so for this one statement it may not.
-        await session.execute(select(*_planner(on=False)))
-        try:
-            return int(await session.scalar(select(func.count()).select_from(hits)) or 0)
-        finally:
-            await session.execute(select(*_planner(on=True)))
 
     def ranked(
         self, terms: list[str], conditions: Sequence[ColumnElement[bool]], newest: int | None
@@ -232,12 +221,6 @@ class PostgresVideoSearch:
             .join(vectors, vectors.c.id == recent.c.video_id)
             .subquery("matches")
         )
-
-
-def _planner(*, on: bool) -> list[ColumnElement[Any]]:
-    value = "on" if on else "off"
-    # is_local: the setting lasts at most until the end of the transaction.
-    return [func.set_config(name, value, True) for name in ("enable_seqscan", "enable_indexscan")]
 
 
 class SqliteVideoSearch:

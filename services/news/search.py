@@ -48,6 +48,7 @@ from services.common.search import (
     RANKED_CANDIDATES,
     STOP_WORDS,
     SearchBounds,
+    postgres_count_matches,
     quoted,
     search_terms,
 )
@@ -118,29 +119,9 @@ class PostgresSearch:
         conditions: Sequence[ColumnElement[bool]],
         at_most: int,
     ) -> int:
-        hits = (
-            select(literal(1))
-            .select_from(Article)
-            .where(self._vector.op("@@")(_tsquery(terms)), *conditions)
-            .limit(at_most)
-            .subquery()
+        return await postgres_count_matches(
+            session, _articles, self._vector.op("@@")(_tsquery(terms)), conditions, at_most
         )
-        # Counting through the GIN index reads no vector. For a common word the planner
-        # would rather scan the table and stop early, unaware that testing each row means
-        # reading its out-of-line vector; so for this one statement it may not.
-        await session.execute(select(*self._planner(on=False)))
-        try:
-            return int(await session.scalar(select(func.count()).select_from(hits)) or 0)
-        finally:
-            await session.execute(select(*self._planner(on=True)))
-
-    @staticmethod
-    def _planner(*, on: bool) -> list[ColumnElement[Any]]:
-        value = "on" if on else "off"
-        # is_local: the setting lasts at most until the end of the transaction.
-        return [
-            func.set_config(name, value, True) for name in ("enable_seqscan", "enable_indexscan")
-        ]
 
     def candidates(
         self,

@@ -188,6 +188,8 @@ class Scale:
             del engine.values["unreachable"]
 
     def drop_databases(self, engine: Engine) -> None:
+        if self.options.keep_data:
+            return
         if engine.name == "postgresql" and "unreachable" not in engine.values:
             postgres(
                 [
@@ -195,8 +197,7 @@ class Scale:
                     for service in SERVICE_NAMES
                 ]
             )
-        if not self.options.keep_data:
-            shutil.rmtree(engine.work, ignore_errors=True)
+        shutil.rmtree(engine.work, ignore_errors=True)
 
     def migrate(self, engine: Engine) -> None:
         import subprocess
@@ -465,7 +466,11 @@ def parse_args(argv: list[str] | None = None) -> ScaleOptions:
     parser.add_argument("--workdir", type=Path, default=BENCH_DIR / "work" / "scale")
     parser.add_argument("--output", type=Path, help="default bench/results-scale.md")
     parser.add_argument("--json", type=Path, help="also write the values as JSON here")
-    parser.add_argument("--keep-data", action="store_true", help="keep the SQLite files")
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the SQLite files and PostgreSQL databases",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = sorted({int(value) for value in args.rows.split(",") if value.strip()})

@@ -47,6 +47,7 @@ from services.common.search import (
     MAX_TERMS,
     RANKED_CANDIDATES,
     STOP_WORDS,
+    FtsFirst,
     SearchBounds,
     postgres_count_matches,
     quoted,
@@ -226,12 +227,12 @@ class SqliteSearch:
 
     def _matching(self, terms: list[str], conditions: Sequence[ColumnElement[bool]]) -> Any:
         # FTS5 functions and MATCH take the table itself as their first operand. The FTS table
-        # drives the join; each hit reads its article through the covering search_rowid index.
+        # drives the join whatever the statistics say (see `FtsFirst`); each hit reads its
+        # article through the covering search_rowid index.
         fts: ColumnElement[Any] = literal_column(self._fts.name)
         return (
             select()
-            .select_from(self._fts)
-            .join(Article, self._search_rowid == self._fts.c.rowid)
+            .select_from(FtsFirst(self._fts, _articles, self._search_rowid == self._fts.c.rowid))
             .where(fts.op("MATCH")(quoted(terms)), *conditions)
         )
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from services.common.search import EXACT_RANKING_LIMIT, SearchBounds, fold_accents, search_terms
@@ -14,6 +15,7 @@ from services.media.service import VideoFilters, list_videos
 from tests.conftest import TokenFactory
 from tests.media.conftest import Catalogue, at
 from tests.media.test_withdrawal import editor
+from tests.sqlite_plans import has_statistics, plan_steps, recorded
 
 
 async def ids(client: httpx.AsyncClient, q: str, **params: str) -> list[str]:
@@ -179,3 +181,24 @@ async def test_the_index_follows_edits_withdrawals_and_rendition_deletes_through
                 await session.execute(text("SELECT count(*) FROM video_search_rows"))
             ).scalar()
         assert rows == mapped == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("bounds", [SearchBounds(), SearchBounds(exact_limit=1, candidates=1)])
+async def test_sqlite_search_starts_from_the_index_even_without_statistics(
+    catalogue: Catalogue, bounds: SearchBounds
+) -> None:
+    # Without `sqlite_stat1` (a freshly imported file) the planner must still start from the
+    # FTS5 match, not walk the catalogue asking FTS5 about each video.
+    for n in range(1, 4):
+        await catalogue.add_video(
+            f"Summit {n}", description="Ministers in Oslo", published_at=at(n)
+        )
+    assert not await has_statistics(catalogue.database)
+    async with recorded(catalogue.database, "video_search") as statements:
+        found = await service_ids(catalogue, "oslo", bounds)
+    assert found
+    assert statements
+    for statement, parameters in statements:
+        steps = await plan_steps(catalogue.database, statement, parameters)
+        assert steps[0].startswith("SCAN video_search VIRTUAL TABLE"), steps

@@ -16,6 +16,7 @@ from services.news.config import NewsSettings
 from services.news.search import EXACT_RANKING_LIMIT, SearchBounds
 from services.news.service import ArticleQuery, list_articles
 from tests.news.conftest import Editor
+from tests.sqlite_plans import has_statistics, plan_steps, recorded
 
 ARTICLES = "/v1/news/articles"
 
@@ -152,3 +153,22 @@ async def test_the_index_follows_create_publish_edit_and_delete(
     await check_index(backend, database)
     assert await found("corvette") == []
     assert await found("frigate") == [other["slug"]]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("bounds", [SearchBounds(), SearchBounds(exact_limit=2, candidates=2)])
+async def test_sqlite_search_starts_from_the_index_even_without_statistics(
+    database: Database, harbour: list[str], bounds: SearchBounds
+) -> None:
+    # A freshly imported file has no `sqlite_stat1`: the planner then guessed that walking the
+    # published articles and asking FTS5 about each was cheaper, which reads the whole archive
+    # for every search. Every statement a search sends must start from the FTS5 match.
+    assert not await has_statistics(database)
+    async with recorded(database, "article_search") as statements:
+        slugs, _ = await search(database, "harbour", bounds)
+    assert len(slugs) > 1
+    assert len(statements) == 2  # the count, then the candidates
+    for statement, parameters in statements:
+        steps = await plan_steps(database, statement, parameters)
+        assert steps[0].startswith("SCAN article_search VIRTUAL TABLE"), steps
+        assert not any("ix_articles_status" in step for step in steps), steps

@@ -128,7 +128,8 @@ class FtsFirst(Join):
 @compiles(FtsFirst, "sqlite")
 def _fts_first(join: FtsFirst, compiler: SQLCompiler, **kw: Any) -> str:
     # The left side is the FTS5 table itself, so the first JOIN keyword is this join's own.
-    return compiler.visit_join(join, **kw).replace(" JOIN ", " CROSS JOIN ", 1)
+    plain: str = compiler.visit_join(join, **kw)  # type: ignore[no-untyped-call]
+    return plain.replace(" JOIN ", " CROSS JOIN ", 1)
 
 
 # Ranking reads every candidate's index entry, so its cost grows with the number of matches.

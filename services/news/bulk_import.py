@@ -322,4 +322,6 @@ async def import_file(
                     raise
                 progress.advance(len(batch))
                 batch = await upcoming
+    if result.created or result.updated:
+        await database.analyze("articles")
     return result

@@ -15,7 +15,7 @@ from services.media.service import VideoFilters, list_videos
 from tests.conftest import TokenFactory
 from tests.media.conftest import Catalogue, at
 from tests.media.test_withdrawal import editor
-from tests.sqlite_plans import has_statistics, plan_steps, recorded
+from tests.statements import has_statistics, plan_steps, recorded
 
 
 async def ids(client: httpx.AsyncClient, q: str, **params: str) -> list[str]:

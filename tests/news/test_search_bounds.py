@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import text
 
 from services.common.database import Database
+from services.common.search import ESTIMATE_MARGIN
 from services.news.config import NewsSettings
 from services.news.search import EXACT_RANKING_LIMIT, SearchBounds
 from services.news.service import ArticleQuery, list_articles
 from tests.news.conftest import Editor
-from tests.sqlite_plans import has_statistics, plan_steps, recorded
+from tests.statements import has_statistics, plan_steps, recorded
 
 ARTICLES = "/v1/news/articles"
 
@@ -172,3 +173,35 @@ async def test_sqlite_search_starts_from_the_index_even_without_statistics(
         steps = await plan_steps(database, statement, parameters)
         assert steps[0].startswith("SCAN article_search VIRTUAL TABLE"), steps
         assert not any("ix_articles_status" in step for step in steps), steps
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_statistics_far_above_the_bound_spare_the_count(
+    database: Database, editor: Editor
+) -> None:
+    # Counting reads every match's index entry: for a word in most of the archive that costs
+    # more than the rest of the search. Once the planner's statistics put the matches at
+    # ESTIMATE_MARGIN times the bound, the search is bounded without counting.
+    for number in range(1, 31):
+        await editor.create(
+            title=f"Harbour call {number}", status="published", published_at=day(1 + number % 28)
+        )
+    bounds = SearchBounds(exact_limit=5, candidates=3)
+
+    async def searched() -> tuple[list[str], list[str]]:
+        async with recorded(database, "count(*)") as counts:
+            slugs, _ = await search(database, "harbour", bounds)
+        return slugs, [statement for statement, _ in counts]
+
+    # Never analysed: the planner guesses few rows, so the search counts.
+    counted, counts = await searched()
+    assert len(counts) == 1
+    async with database.engine.begin() as connection:
+        await connection.execute(text("ANALYZE articles"))
+    estimated, counts = await searched()
+    assert counts == []
+    # Bounded either way: the same three newest, best first.
+    assert estimated == counted
+    assert len(estimated) == 3
+    assert ESTIMATE_MARGIN * bounds.exact_limit <= 30

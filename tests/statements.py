@@ -1,4 +1,4 @@
-"""What SQLite's planner makes of the statements a piece of code sends (EXPLAIN QUERY PLAN)."""
+"""The statements a piece of code sends to the database, and what SQLite's planner makes of them."""
 
 from __future__ import annotations
 

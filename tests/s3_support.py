@@ -99,10 +99,10 @@ def identity_config(access_key: str, secret_key: str) -> str:
 class SeaweedFS:
     """`weed server` with its S3 gateway, all on loopback, data under `root`."""
 
-    def __init__(self, binary: str, root: Path) -> None:
+    def __init__(self, binary: str, root: Path, ports: list[int] | None = None) -> None:
         self.binary = binary
         self.root = root
-        master, volume, filer, s3 = _ports(4)
+        master, volume, filer, s3 = ports or _ports(4)
         self.s3_port = s3
         config = root / "s3.json"
         root.mkdir(parents=True, exist_ok=True)

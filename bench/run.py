@@ -34,6 +34,7 @@ from machine import describe_machine
 from report import render_table, rows_as_json, write_results
 from rows_auth import auth_rows
 from rows_files import file_rows
+from rows_objects import object_rows
 from rows_reads import json_rows
 from rows_token import token_rows
 from stack import Bench
@@ -52,6 +53,7 @@ def run(bench: Bench) -> int:
         token_rows(bench)
         auth_rows(bench)
         file_rows(bench)
+        object_rows(bench)
     bench.group.stop_all()
     if bench.sink is not None:
         bench.sink.stop()  # type: ignore[attr-defined]
@@ -116,7 +118,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated row groups to measure, e.g. news,token (default: all)",
+        help=(
+            "comma-separated row groups to measure: news, video, token, me, login, storm, "
+            "file, objects (default: all)"
+        ),
     )
     parser.add_argument(
         "--database",

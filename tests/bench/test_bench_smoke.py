@@ -49,6 +49,9 @@ MEASURED_ROWS = (
     "file.nginx",
     "file.gateway",
     "file.app",
+    "objects.direct",
+    "objects.proxy",
+    "objects.redirect",
 )
 PEER_ROWS = ("me.peer", "login.peer", "storm.peer")
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.access_log_support import logged, with_request_ids
 from tests.e2e.conftest import E2E, PASSWORD, bearer, new_email, register_and_verify
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nginx, pytest.mark.postgres, pytest.mark.redis]
@@ -149,22 +150,23 @@ async def test_nginx_sends_the_file_the_media_service_authorised(
     assert answer.headers["x-accel-redirect"].startswith("/_protected_media/")
     assert answer.content == b""
 
-    head = await gateway.head(url)
+    head = await gateway.head(url, headers={"X-Request-ID": "journey-file-head"})
     assert head.status_code == 200
     assert int(head.headers["content-length"]) == rendition["size_bytes"]
     assert "x-accel-redirect" not in head.headers
 
     tampered = url[:-3] + ("aaa" if not url.endswith("aaa") else "bbb")
-    refused = await gateway.get(tampered)
+    refused = await gateway.get(tampered, headers={"X-Request-ID": "journey-file-tampered"})
     assert refused.status_code == 403
     assert refused.json()["code"] == "invalid_signature"
 
     # The signed URL is a bearer capability: the gateway logs its path, never its query.
     query = httpx.URL(url).query.decode()
-    access_log = (e2e.stack.run_dir / "nginx-access.log").read_text()
+    log = e2e.stack.run_dir / "nginx-access.log"
+    entries = await logged(log, with_request_ids({"journey-file-head", "journey-file-tampered"}))
+    assert httpx.URL(url).path in {entry["path"] for entry in entries}
     assert query
-    assert httpx.URL(url).path in access_log
-    assert query not in access_log
+    assert query not in log.read_text()
 
 
 async def test_a_partner_script_downloads_with_client_credentials(

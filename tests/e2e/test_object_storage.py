@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 
 from services.gateway.mail_sink import MailSink
 from services.gateway.stack import Stack, StackError, find_nginx, free_port
+from tests.access_log_support import logged, with_request_ids
 from tests.conftest import unavailable
 from tests.e2e.conftest import (
     E2E,
@@ -26,7 +26,6 @@ from tests.e2e.conftest import (
     _drop_databases,
     _redis_db_14,
     bearer,
-    iter_lines,
     register_and_verify,
     stack_environment,
 )
@@ -94,10 +93,10 @@ def ingest_through(stack: Stack, replica: int, source: Path) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
 
 
-def served_by(stack: Stack, request_ids: set[str]) -> set[str]:
+async def served_by(stack: Stack, request_ids: set[str]) -> set[str]:
     """The media replica of each request (nginx logs `media : store` when it went on to fetch
     the object)."""
-    entries = (json.loads(line) for line in iter_lines(stack.run_dir / "nginx-access.log"))
+    entries = await logged(stack.run_dir / "nginx-access.log", with_request_ids(request_ids))
     return {
         entry["upstream"].split(" : ")[0] for entry in entries if entry["request_id"] in request_ids
     }
@@ -137,7 +136,7 @@ async def test_a_file_ingested_through_one_replica_downloads_through_the_other(
             assert hashlib.sha256(answer.content).digest() == hashlib.sha256(content).digest()
         # Round-robin reached both replicas; neither has the file on its own disk.
         replicas = {f"127.0.0.1:{replica.port}" for replica in stack.replicas["media"]}
-        assert served_by(stack, request_ids) == replicas
+        assert await served_by(stack, request_ids) == replicas
         for replica in stack.replicas["media"]:
             media_dir = Path(replica.managed.extra_env["MEDIA_STORAGE_DIR"])
             assert not [path for path in media_dir.rglob("*") if path.is_file()]

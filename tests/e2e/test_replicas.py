@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as redis
 
-from tests.e2e.conftest import E2E, PASSWORD, RESEND_LIMIT, iter_lines, new_email
+from tests.access_log_support import logged, with_request_ids
+from tests.e2e.conftest import E2E, PASSWORD, RESEND_LIMIT, new_email
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nginx, pytest.mark.postgres, pytest.mark.redis]
 
 
-def upstreams_of(e2e: E2E, path: str, request_ids: set[str]) -> list[str]:
+async def upstreams_of(e2e: E2E, path: str, request_ids: set[str]) -> list[str]:
     """Which server nginx sent each of these requests to, from its access log."""
-    entries = (json.loads(line) for line in iter_lines(e2e.stack.run_dir / "nginx-access.log"))
+    log = e2e.stack.run_dir / "nginx-access.log"
+    entries = await logged(log, with_request_ids(request_ids))
     return [
         entry["upstream"]
         for entry in entries
@@ -50,7 +51,7 @@ async def test_replicas_share_one_rate_limit_through_redis(
     assert int(refused.headers["retry-after"]) > 0
     # The allowance was spent on both replicas: with per-process counters each would have
     # allowed RESEND_LIMIT on its own and the last call would have passed.
-    served_by = upstreams_of(
+    served_by = await upstreams_of(
         e2e, "/v1/auth/verify/resend", {f"resend-{attempt}" for attempt in range(RESEND_LIMIT)}
     )
     replicas = {f"127.0.0.1:{replica.port}" for replica in e2e.stack.replicas["auth"]}
@@ -76,7 +77,7 @@ async def test_two_mail_senders_deliver_each_mail_exactly_once(
     )
     assert {answer.status_code for answer in answers} == {202}
     # Each replica wrote some of the mail to the outbox and woke its own sender.
-    served_by = upstreams_of(e2e, "/v1/auth/register", set(request_ids.values()))
+    served_by = await upstreams_of(e2e, "/v1/auth/register", set(request_ids.values()))
     assert len(set(served_by)) == 2
 
     for address in addresses:

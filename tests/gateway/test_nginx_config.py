@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import ssl
 import subprocess
 from pathlib import Path
@@ -106,6 +107,17 @@ def test_a_load_balancer_in_front_can_be_trusted_for_client_addresses(tmp_path: 
     assert "set_real_ip_from" not in direct
     assert "set_real_ip_from 10.0.0.0/8;" in behind
     assert "real_ip_header X-Forwarded-For;" in behind
+
+
+def test_access_log_writes_stay_atomic_on_a_pipe() -> None:
+    # Docker's /dev/stdout is a pipe shared by every worker: a buffered write larger than
+    # PIPE_BUF (4096 bytes on Linux) may interleave with another worker's lines.
+    lines = render(DOCKER).splitlines()
+    (line,) = [line for line in lines if line.strip().startswith("access_log")]
+    match = re.search(r"\bbuffer=(\d+)([km]?)\b", line)
+    assert match is not None, line
+    size = int(match.group(1)) * {"": 1, "k": 1024, "m": 1024**2}[match.group(2)]
+    assert size <= 4096, line
 
 
 def test_the_committed_docker_config_is_the_templates_rendering() -> None:

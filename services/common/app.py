@@ -115,10 +115,12 @@ def create_service_app(
 
     # Added innermost first: the request id wraps everything, so even a 413 carries one.
     app.add_middleware(CatchAllMiddleware)
-    app.add_middleware(RefusedTokenMiddleware)
     if public_cache is not None:
         # Inside CORS, so a replayed response gets the CORS headers of the request replayed to.
         app.add_middleware(PublicCacheMiddleware, cache=public_cache)
+    # Outside the public cache: a read whose token failed is answered as an anonymous one, and
+    # may fill the public copy with that answer; only this caller's copy is marked.
+    app.add_middleware(RefusedTokenMiddleware)
     add_cors(app, settings)
     # Outside the public cache, so a HEAD is answered from the GET's cached copy.
     app.add_middleware(MethodsMiddleware, router=app.router)

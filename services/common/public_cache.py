@@ -124,13 +124,6 @@ class PublicCache:
         self._refreshing.add(key)
         return None
 
-    def peek(self, key: tuple[str, bytes]) -> CachedResponse | None:
-        """The entry while it may still be served (fresh or stale), leaving refreshes to `get`."""
-        entry = self._entries.get(key)
-        if entry is None or self.monotonic() >= entry.expires + self.ttl_seconds:
-            return None
-        return entry
-
     def refreshed(self, key: tuple[str, bytes]) -> None:
         """The fetch for `key` is over, stored or not."""
         self._refreshing.discard(key)
@@ -298,19 +291,16 @@ class PublicCacheMiddleware:
                 return
 
         key = (scope["path"], canonical_query(scope.get("query_string", b"")))
-        if reader is Reader.REFUSED:
-            # The public answer marked for this caller; nothing it gets is stored.
-            entry = None if no_cache else self.cache.peek(key)
-            if entry is None:
-                await self.app(scope, receive, send)
-                return
-            await _replay(send, entry, if_none_match, if_modified_since, refused=True)
-            return
-
         entry = None if no_cache else self.cache.get(key)
         if entry is not None:
-            await _replay(send, entry, if_none_match, if_modified_since, refused=False)
+            # A failing token gets the public answer marked for it alone.
+            refused = reader is Reader.REFUSED
+            await _replay(send, entry, if_none_match, if_modified_since, refused=refused)
             return
+        # A failing token's read answers as an anonymous one, so what it fetches may be kept
+        # like an anonymous fetch (`RefusedTokenMiddleware`, outside, marks only its own copy):
+        # else clients with expired tokens would each reach the database while nobody without
+        # a token refills the entry.
         await self._fill(key, scope, receive, send)
 
     async def _fill(

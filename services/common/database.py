@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, Insert, MetaData, event, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
@@ -126,6 +126,23 @@ def conflict_insert(session: AsyncSession, model: Any) -> postgresql.Insert | sq
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
+
+
+async def insert_many(
+    session: AsyncSession, statement: Insert, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert `rows` with `statement` in multi-row statements on PostgreSQL.
+
+    asyncpg sends a plain executemany as one execution of the prepared INSERT per row, which
+    the server pays for row by row; an INSERT with RETURNING takes SQLAlchemy's
+    "insertmanyvalues" path instead: many rows per statement, one round trip per page. SQLite's
+    executemany loops in C over one prepared statement already.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.returning(literal_column("1"))
+    await session.execute(statement, list(rows))
 
 
 _AFTER_COMMIT = "natomedia.after_commit"

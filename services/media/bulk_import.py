@@ -27,7 +27,7 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.database import Database, utcnow
+from services.common.database import Database, insert_many, utcnow
 from services.common.progress import ProgressBar
 from services.media.exceptions import IngestError
 from services.media.feed import take_positions
@@ -437,8 +437,7 @@ async def _insert(
         )
     await search_for(session).insert_videos(session, videos, texts)
     for model, rows in ((VideoTag, tags), (Rendition, renditions), (VideoChange, changes)):
-        if rows:
-            await session.execute(insert(cast(Table, model.__table__)), rows)
+        await insert_many(session, insert(cast(Table, model.__table__)), rows)
 
 
 async def _stage(

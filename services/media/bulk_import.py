@@ -11,6 +11,8 @@ video takes its feed position. Files are copied before their batch's transaction
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import mimetypes
 import uuid
@@ -329,36 +331,57 @@ async def import_file(
     total, already = await check_file(database, storage, path, batch_size=batch_size)
     result = ImportResult(already_there=len(already))
     batch: list[ImportVideo] = []
-    number = 0
+    # The batch being written while the next one is read: the database works on one while
+    # Python parses and checks the other. Batches still commit one after another, in order.
+    in_flight: asyncio.Task[None] | None = None
 
-    async def write() -> None:
+    async def write(videos: list[ImportVideo], last: int) -> None:
         try:
-            await _write_batch(database, storage, path.parent, batch, result, ffprobe)
+            await _write_batch(database, storage, path.parent, videos, result, ffprobe)
         except (SQLAlchemyError, OSError, IngestError) as exc:
-            first = number - len(batch) + 1
+            first = last - len(videos) + 1
             reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
             raise ImportFailed(
-                [f"rows {first}-{number}: not written: {type(exc).__name__}: {reason}"],
+                [f"rows {first}-{last}: not written: {type(exc).__name__}: {reason}"],
                 written=result.imported,
             ) from exc
-        progress.advance(len(batch))
-        batch.clear()
+        progress.advance(len(videos))
+
+    async def settle() -> None:
+        """Wait for the batch in flight; its failure is raised here."""
+        nonlocal in_flight
+        if in_flight is not None:
+            task, in_flight = in_flight, None
+            await task
 
     with ProgressBar(f"importing {path.name}", total, bytes=False) as progress:
-        for number, item in _rows(path):
-            try:
-                video = ImportVideo.model_validate(item)
-            except ValidationError as exc:
-                problem = f"{_where(number, item)}: the file changed while it was imported"
-                raise ImportFailed([problem], written=result.imported) from exc
-            if video.external_id in already:
-                progress.advance(1)
-                continue
-            batch.append(video)
-            if len(batch) >= batch_size:
-                await write()
-        if batch:
-            await write()
+        try:
+            for number, item in _rows(path):
+                try:
+                    video = ImportVideo.model_validate(item)
+                except ValidationError as exc:
+                    await settle()
+                    problem = f"{_where(number, item)}: the file changed while it was imported"
+                    raise ImportFailed([problem], written=result.imported) from exc
+                if video.external_id not in already:
+                    batch.append(video)
+                else:
+                    progress.advance(1)
+                if len(batch) >= batch_size:
+                    await settle()
+                    in_flight = asyncio.create_task(write(batch, number))
+                    batch = []
+                # Lets the batch in flight go on as soon as the database has answered.
+                await asyncio.sleep(0)
+            await settle()
+            if batch:
+                await write(batch, number)
+        except BaseException:
+            if in_flight is not None:
+                # It commits or rolls back by itself; the failure to report is the first one.
+                with contextlib.suppress(Exception):
+                    await in_flight
+            raise
     return result
 
 

@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import hashlib
 import mimetypes
+import posixpath
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Self, cast
 
 import anyio
@@ -492,11 +493,11 @@ async def _stage(
         assert rendition.size_bytes is not None
         assert rendition.sha256 is not None
         key = rendition.storage_key
-        container = PurePosixPath(key).suffix.lstrip(".").lower() or "bin"
+        container = posixpath.splitext(key)[1].lstrip(".").lower() or "bin"
         # Stored files are checked, not probed: they may live in storage nothing here can read
         # as a path.
         facts = Probe()
-        size, sha256, name = rendition.size_bytes, rendition.sha256, PurePosixPath(key).name
+        size, sha256, name = rendition.size_bytes, rendition.sha256, posixpath.basename(key)
     return {
         "id": rendition_id,
         "label": rendition.label or rendition_label(facts, container),

@@ -30,7 +30,7 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.database import Database, insert_many, utcnow
+from services.common.database import Database, insert_many, time_ordered_uuid, utcnow
 from services.common.progress import ProgressBar
 from services.media.exceptions import IngestError
 from services.media.feed import take_positions
@@ -399,7 +399,9 @@ async def _write_batch(
     try:
         # Copies and probes first, outside any transaction.
         for video in batch:
-            video_id = uuid.uuid4()
+            # Time-ordered, as the change ids: every index keyed by a video id then grows at
+            # its end. Rendition ids stay random: a download's file name quotes their start.
+            video_id = time_ordered_uuid()
             renditions = []
             for rendition in video.renditions:
                 values = await _stage(storage, base, video_id, rendition, ffprobe, copied)
@@ -449,7 +451,7 @@ async def _insert(
             )
         changes.append(
             {
-                "id": uuid.uuid4(),
+                "id": time_ordered_uuid(),
                 "video_id": video_id,
                 "version": 1,
                 "feed_position": position,

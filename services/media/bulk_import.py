@@ -6,7 +6,8 @@ hashed as `ingest` does) or `{label, storage_key, size_bytes, sha256}` (a file a
 storage, checked: it exists, has that size and that SHA-256). The file is read twice, streamed
 (ijson): first every row is checked and every problem listed, and nothing is written if there
 is one; then the videos are written in batches, each batch one short transaction in which every
-video takes its feed position. Files are copied before their batch's transaction begins.
+video takes its feed position, one batch written while the next is read. Files are copied
+before their batch's transaction begins.
 """
 
 from __future__ import annotations

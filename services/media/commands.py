@@ -224,6 +224,7 @@ async def cli_import(settings: MediaSettings, args: argparse.Namespace) -> int:
         sys.stderr.write(f"import failed: {exc}; nothing was imported\n")
         return 1
     finally:
+        gc.unfreeze()
         await storage.close()
         await database.dispose()
     sys.stdout.write(

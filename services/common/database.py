@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, Insert, MetaData, event, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
@@ -58,6 +60,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def time_ordered_uuid() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): the milliseconds since the epoch, then 74 random bits.
+
+    Rows keyed by these land at the right-hand end of their indexes: a bulk import writes a few
+    index pages per batch, where random keys dirty one page per row in every index once the
+    index outgrows the cache.
+    """
+    millis = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big") >> 6
+    value = (
+        (millis & (1 << 48) - 1) << 80
+        | 0x7 << 76
+        | (random >> 62) << 64
+        | 0b10 << 62
+        | random & (1 << 62) - 1
+    )
+    return uuid.UUID(int=value)
 
 
 class UUIDPrimaryKey:
@@ -134,6 +155,23 @@ def conflict_insert(session: AsyncSession, model: Any) -> postgresql.Insert | sq
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
+
+
+async def insert_many(
+    session: AsyncSession, statement: Insert, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert `rows` with `statement` in multi-row statements on PostgreSQL.
+
+    asyncpg sends a plain executemany as one execution of the prepared INSERT per row, which
+    the server pays for row by row; an INSERT with RETURNING takes SQLAlchemy's
+    "insertmanyvalues" path instead: many rows per statement, one round trip per page. SQLite's
+    executemany loops in C over one prepared statement already.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.returning(literal_column("1"))
+    await session.execute(statement, list(rows))
 
 
 _AFTER_COMMIT = "natomedia.after_commit"

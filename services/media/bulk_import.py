@@ -6,18 +6,22 @@ hashed as `ingest` does) or `{label, storage_key, size_bytes, sha256}` (a file a
 storage, checked: it exists, has that size and that SHA-256). The file is read twice, streamed
 (ijson): first every row is checked and every problem listed, and nothing is written if there
 is one; then the videos are written in batches, each batch one short transaction in which every
-video takes its feed position. Files are copied before their batch's transaction begins.
+video takes its feed position, one batch written while the next is read. Files are copied
+before their batch's transaction begins.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import mimetypes
+import posixpath
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Self, cast
 
 import anyio
@@ -27,7 +31,7 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.database import Database, utcnow
+from services.common.database import Database, insert_many, time_ordered_uuid, utcnow
 from services.common.progress import ProgressBar
 from services.media.exceptions import IngestError
 from services.media.feed import take_positions
@@ -329,36 +333,57 @@ async def import_file(
     total, already = await check_file(database, storage, path, batch_size=batch_size)
     result = ImportResult(already_there=len(already))
     batch: list[ImportVideo] = []
-    number = 0
+    # The batch being written while the next one is read: the database works on one while
+    # Python parses and checks the other. Batches still commit one after another, in order.
+    in_flight: asyncio.Task[None] | None = None
 
-    async def write() -> None:
+    async def write(videos: list[ImportVideo], last: int) -> None:
         try:
-            await _write_batch(database, storage, path.parent, batch, result, ffprobe)
+            await _write_batch(database, storage, path.parent, videos, result, ffprobe)
         except (SQLAlchemyError, OSError, IngestError) as exc:
-            first = number - len(batch) + 1
+            first = last - len(videos) + 1
             reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
             raise ImportFailed(
-                [f"rows {first}-{number}: not written: {type(exc).__name__}: {reason}"],
+                [f"rows {first}-{last}: not written: {type(exc).__name__}: {reason}"],
                 written=result.imported,
             ) from exc
-        progress.advance(len(batch))
-        batch.clear()
+        progress.advance(len(videos))
+
+    async def settle() -> None:
+        """Wait for the batch in flight; its failure is raised here."""
+        nonlocal in_flight
+        if in_flight is not None:
+            task, in_flight = in_flight, None
+            await task
 
     with ProgressBar(f"importing {path.name}", total, bytes=False) as progress:
-        for number, item in _rows(path):
-            try:
-                video = ImportVideo.model_validate(item)
-            except ValidationError as exc:
-                problem = f"{_where(number, item)}: the file changed while it was imported"
-                raise ImportFailed([problem], written=result.imported) from exc
-            if video.external_id in already:
-                progress.advance(1)
-                continue
-            batch.append(video)
-            if len(batch) >= batch_size:
-                await write()
-        if batch:
-            await write()
+        try:
+            for number, item in _rows(path):
+                try:
+                    video = ImportVideo.model_validate(item)
+                except ValidationError as exc:
+                    await settle()
+                    problem = f"{_where(number, item)}: the file changed while it was imported"
+                    raise ImportFailed([problem], written=result.imported) from exc
+                if video.external_id not in already:
+                    batch.append(video)
+                else:
+                    progress.advance(1)
+                if len(batch) >= batch_size:
+                    await settle()
+                    in_flight = asyncio.create_task(write(batch, number))
+                    batch = []
+                # Lets the batch in flight go on as soon as the database has answered.
+                await asyncio.sleep(0)
+            await settle()
+            if batch:
+                await write(batch, number)
+        except BaseException:
+            if in_flight is not None:
+                # It commits or rolls back by itself; the failure to report is the first one.
+                with contextlib.suppress(Exception):
+                    await in_flight
+            raise
     return result
 
 
@@ -375,7 +400,9 @@ async def _write_batch(
     try:
         # Copies and probes first, outside any transaction.
         for video in batch:
-            video_id = uuid.uuid4()
+            # Time-ordered, as the change ids: every index keyed by a video id then grows at
+            # its end. Rendition ids stay random: a download's file name quotes their start.
+            video_id = time_ordered_uuid()
             renditions = []
             for rendition in video.renditions:
                 values = await _stage(storage, base, video_id, rendition, ffprobe, copied)
@@ -425,7 +452,7 @@ async def _insert(
             )
         changes.append(
             {
-                "id": uuid.uuid4(),
+                "id": time_ordered_uuid(),
                 "video_id": video_id,
                 "version": 1,
                 "feed_position": position,
@@ -437,8 +464,7 @@ async def _insert(
         )
     await search_for(session).insert_videos(session, videos, texts)
     for model, rows in ((VideoTag, tags), (Rendition, renditions), (VideoChange, changes)):
-        if rows:
-            await session.execute(insert(cast(Table, model.__table__)), rows)
+        await insert_many(session, insert(cast(Table, model.__table__)), rows)
 
 
 async def _stage(
@@ -470,11 +496,11 @@ async def _stage(
         assert rendition.size_bytes is not None
         assert rendition.sha256 is not None
         key = rendition.storage_key
-        container = PurePosixPath(key).suffix.lstrip(".").lower() or "bin"
+        container = posixpath.splitext(key)[1].lstrip(".").lower() or "bin"
         # Stored files are checked, not probed: they may live in storage nothing here can read
         # as a path.
         facts = Probe()
-        size, sha256, name = rendition.size_bytes, rendition.sha256, PurePosixPath(key).name
+        size, sha256, name = rendition.size_bytes, rendition.sha256, posixpath.basename(key)
     return {
         "id": rendition_id,
         "label": rendition.label or rendition_label(facts, container),

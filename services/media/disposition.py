@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from urllib.parse import quote
@@ -13,6 +14,8 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 _UNSAFE_TITLE = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
 
+# A bulk import names every rendition of a video after the same title, and labels repeat.
+@functools.lru_cache(maxsize=1024)
 def slugify(text: str, limit: int = 80) -> str:
     """Lower-case ASCII words joined by dashes; non-Latin scripts are transliterated."""
     ascii_text = anyascii(unicodedata.normalize("NFKC", text))

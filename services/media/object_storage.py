@@ -123,7 +123,7 @@ class S3Storage:
         return cls(bucket, prefix, **options)
 
     def object_key(self, key: str) -> str:
-        return self.prefix + check_key(key).as_posix()
+        return self.prefix + check_key(key)
 
     async def client(self) -> Any:
         if self._client is None:

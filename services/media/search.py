@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.database import insert_many
 from services.common.search import (
     fold_accents,
     postgres_count_matches,
@@ -177,8 +178,7 @@ class PostgresVideoSearch:
             {**row, **{_TEXT_PREFIX + name: value for name, value in fields.items()}}
             for row, fields in zip(rows, texts, strict=True)
         ]
-        if parameters:
-            await session.execute(statement, parameters)
+        await insert_many(session, statement, parameters)
 
     def matches(self, terms: list[str]) -> Subquery:
         return postgres_matches(

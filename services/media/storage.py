@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import anyio
@@ -46,17 +46,17 @@ class PendingUpload:
     started: datetime
 
 
-def check_key(key: str) -> PurePosixPath:
-    path = PurePosixPath(key)
+def check_key(key: str) -> str:
+    """`key` if it names a file under the storage root, relative and without `.` or `..`."""
     if (
         not key
-        or path.is_absolute()
+        or key.startswith("/")
         or any(part in {"", ".", ".."} for part in key.split("/"))
         or "\\" in key
         or "\x00" in key
     ):
         raise StorageKeyError(f"invalid storage key: {key!r}")
-    return path
+    return key
 
 
 class Storage(Protocol):
@@ -121,7 +121,7 @@ class LocalStorage:
         self.root = root
 
     def path(self, key: str) -> Path:
-        return self.root.joinpath(*check_key(key).parts)
+        return self.root / check_key(key)
 
     async def write(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from services.common.database import (
     UUIDPrimaryKey,
     after_commit,
     make_metadata,
+    time_ordered_uuid,
 )
 from services.common.settings import ServiceSettings
 
@@ -167,3 +170,14 @@ async def test_readiness_fails_cleanly_when_the_database_is_gone(tmp_path: Path)
         listing = await http.get("/v1/things")
         assert listing.status_code == 503
         assert listing.json()["code"] == "service_unavailable"
+
+
+def test_time_ordered_uuids_are_version_7_and_sort_by_the_millisecond_they_were_made() -> None:
+    first = [time_ordered_uuid() for _ in range(1000)]
+    time.sleep(0.002)
+    later = time_ordered_uuid()
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in first)
+    assert len(set(first)) == len(first)
+    assert max(first) < later
+    # The first 48 bits are the milliseconds since the epoch.
+    assert abs((later.int >> 80) - time.time_ns() // 1_000_000) < 60_000

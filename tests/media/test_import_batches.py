@@ -4,6 +4,7 @@ statement that outgrows PostgreSQL's bind-parameter limit."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,33 @@ async def test_a_failing_batch_leaves_none_of_its_rows_and_says_so_in_one_line(
     assert await run(settings, path) == 0
     assert await counts(settings) == (5, 10, 5)
     assert await search(settings, "oslo") == [f"legacy-{n}" for n in range(5)]
+
+
+async def test_a_row_that_changed_after_the_check_stops_once_the_batch_in_flight_is_written(
+    settings: MediaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = stored_rows(settings, 5)
+    path = write(tmp_path, rows)
+
+    async def checked_before_the_change(*args: Any, **kwargs: Any) -> tuple[int, set[str]]:
+        # The file as the check saw it, then changed on disk before the writing pass.
+        checked = await check_file(*args, **kwargs)
+        path.write_text(json.dumps([*rows[:3], {"external_id": "legacy-3"}, rows[4]]))
+        return checked
+
+    check_file = bulk_import.check_file
+    monkeypatch.setattr(bulk_import, "check_file", checked_before_the_change)
+    database = Database(settings.resolved_database_url)
+    storage = LocalStorage(settings.resolved_storage_dir)
+    try:
+        with pytest.raises(bulk_import.ImportFailed) as failed:
+            await bulk_import.import_file(database, storage, path, batch_size=2)
+    finally:
+        await database.dispose()
+    assert failed.value.problems == ["row 4 (legacy-3): the file changed while it was imported"]
+    # Rows 1-2 were being written when row 4 was read: they are, and the count says so.
+    assert failed.value.written == 2
+    assert await counts(settings) == (2, 4, 2)
 
 
 async def test_a_storage_key_given_twice_is_one_line_and_nothing_is_written(

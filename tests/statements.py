@@ -43,3 +43,19 @@ async def plan_steps(database: Database, statement: str, parameters: Any) -> lis
             f"EXPLAIN QUERY PLAN {statement}", parameters
         )
     return [row[3] for row in plan if row[3].startswith(("SCAN", "SEARCH"))]
+
+
+async def planner_rows(database: Database, table: str) -> int:
+    """How many rows the planner's statistics last counted in `table` (0 without any)."""
+    async with database.engine.connect() as connection:
+        if database.dialect == "sqlite":
+            if not await has_statistics(database):
+                return 0
+            stat = await connection.scalar(
+                text("SELECT stat FROM sqlite_stat1 WHERE tbl = :table LIMIT 1"), {"table": table}
+            )
+            return int(str(stat).split()[0]) if stat else 0
+        counted = await connection.scalar(
+            text("SELECT reltuples FROM pg_class WHERE relname = :table"), {"table": table}
+        )
+        return max(int(counted or 0), 0)

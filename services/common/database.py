@@ -138,13 +138,12 @@ class Database:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
-    async def analyze(self, *tables: str) -> None:
-        """Refresh the planner's statistics of `tables` after a bulk load: until then it plans
-        a table of 100,000 rows as the empty one it last saw (PostgreSQL's autovacuum catches up
-        within minutes; SQLite never does by itself)."""
+    async def analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk load: until then it plans tables of
+        100,000 rows as the empty ones it last saw (PostgreSQL's autovacuum catches up within
+        minutes; SQLite never does by itself)."""
         async with self.engine.begin() as connection:
-            for table in tables:
-                await connection.execute(text(f"ANALYZE {table}"))
+            await connection.execute(text("ANALYZE"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -384,6 +384,8 @@ async def import_file(
                 with contextlib.suppress(Exception):
                     await in_flight
             raise
+    if result.imported:
+        await database.analyze()
     return result
 
 

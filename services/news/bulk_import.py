@@ -323,5 +323,5 @@ async def import_file(
                 progress.advance(len(batch))
                 batch = await upcoming
     if result.created or result.updated:
-        await database.analyze("articles")
+        await database.analyze()
     return result

@@ -20,6 +20,7 @@ from services.media.models import Rendition, Video, VideoChange, VideoTag
 from services.media.service import VideoFilters, list_videos
 from services.media.storage import LocalStorage
 from tests.media.test_import import counts, run, write
+from tests.statements import planner_rows
 
 
 @pytest.fixture
@@ -238,3 +239,17 @@ async def test_a_database_without_the_tables_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("import failed: the database refused: no such table: videos")
     assert err.count("\n") == 1
+
+
+async def test_an_import_leaves_the_planner_statistics_of_what_it_wrote(
+    settings: MediaSettings, tmp_path: Path
+) -> None:
+    # Without them the planner plans the archive as the empty tables it last saw.
+    database = Database(settings.resolved_database_url)
+    try:
+        assert await planner_rows(database, "videos") == 0
+        path = write(tmp_path, stored_rows(settings, 25))
+        assert await run(settings, path) == 0
+        assert await planner_rows(database, "videos") == 25
+    finally:
+        await database.dispose()

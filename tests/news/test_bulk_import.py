@@ -20,6 +20,7 @@ from services.news import bulk_import
 from services.news.commands import cli_import
 from services.news.config import NewsSettings
 from services.news.models import Article, ArticleTag
+from tests.statements import planner_rows
 
 ARTICLES = "/v1/news/articles"
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -249,30 +250,11 @@ async def test_sqlite_index_matches_its_articles_after_an_import(
         )
 
 
-async def planner_statistics(database: Database) -> int:
-    """How many rows the planner's statistics last counted in `articles` (0 without any)."""
-    async with database.engine.connect() as connection:
-        if database.dialect == "sqlite":
-            has_table = await connection.scalar(
-                text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
-            )
-            if not has_table:
-                return 0
-            stat = await connection.scalar(
-                text("SELECT stat FROM sqlite_stat1 WHERE tbl = 'articles' LIMIT 1")
-            )
-            return int(str(stat).split()[0]) if stat else 0
-        analysed = await connection.scalar(
-            text("SELECT reltuples FROM pg_class WHERE relname = 'articles'")
-        )
-        return max(int(analysed or 0), 0)
-
-
 async def test_an_import_leaves_the_planner_statistics_of_what_it_wrote(
     database: Database, tmp_path: Path
 ) -> None:
     # Without them the planner plans the archive as the empty table it last saw.
-    assert await planner_statistics(database) == 0
+    assert await planner_rows(database, "articles") == 0
     path = write(tmp_path, {"articles": [article(number) for number in range(1, 301)]})
     await bulk_import.import_file(database, path, now=NOW)
-    assert await planner_statistics(database) == 300
+    assert await planner_rows(database, "articles") == 300

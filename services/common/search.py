@@ -145,15 +145,6 @@ EXACT_RANKING_LIMIT = 10_000
 RANKED_CANDIDATES = 200
 
 
-@dataclass(frozen=True)
-class SearchBounds:
-    """Where exact ranking ends and how many candidates are ranked beyond it (tests shrink both
-    to see the bounded behaviour with a few documents)."""
-
-    exact_limit: int = EXACT_RANKING_LIMIT
-    candidates: int = RANKED_CANDIDATES
-
-
 # A search the planner's statistics put at this many times the bound is bounded without counting:
 # counting reads the whole posting list of every word, which for a word in most of the archive
 # costs more than the rest of the search together. The statistics give each word its measured
@@ -161,6 +152,17 @@ class SearchBounds:
 # covers that error and words that avoid each other by half. Without statistics (a table never
 # analysed) the planner's guesses are small, so the search counts.
 ESTIMATE_MARGIN = 2
+
+
+@dataclass(frozen=True)
+class SearchBounds:
+    """Where exact ranking ends and how many candidates are ranked beyond it (tests shrink both
+    to see the bounded behaviour with a few documents)."""
+
+    exact_limit: int = EXACT_RANKING_LIMIT
+    candidates: int = RANKED_CANDIDATES
+    # PostgreSQL: a search its statistics put at this many matches or more goes uncounted.
+    uncounted_from: int = ESTIMATE_MARGIN * EXACT_RANKING_LIMIT
 
 
 class _Explain(Executable, ClauseElement):
@@ -189,12 +191,14 @@ async def postgres_count_matches(
     source: FromClause,
     matching: ColumnElement[bool],
     conditions: Sequence[ColumnElement[bool]],
-    at_most: int,
+    bounds: SearchBounds,
 ) -> int:
-    """How many rows of `source` meet `matching` and `conditions`, counting to `at_most`; at
-    least `ESTIMATE_MARGIN` times `at_most` by the statistics counts as `at_most` uncounted."""
+    """How many rows of `source` meet `matching` and `conditions`, counting to one past
+    `bounds.exact_limit`; where the statistics expect `bounds.uncounted_from` or more, that
+    without counting."""
+    at_most = bounds.exact_limit + 1
     rows: Select[Any] = select(literal_column("1")).select_from(source).where(matching, *conditions)
-    if await postgres_estimate(session, rows) >= ESTIMATE_MARGIN * at_most:
+    if await postgres_estimate(session, rows) >= bounds.uncounted_from:
         return at_most
     hits = rows.limit(at_most).subquery()
     # Counting through the GIN index reads no vector. For a common word the planner would rather

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import insert_many
 from services.common.search import (
+    SearchBounds,
     fold_accents,
     postgres_count_matches,
     postgres_matches,
@@ -114,9 +115,10 @@ class VideoSearch(Protocol):
         session: AsyncSession,
         terms: list[str],
         conditions: Sequence[ColumnElement[bool]],
-        at_most: int,
+        bounds: SearchBounds,
     ) -> int:
-        """How many videos meeting `conditions` match every term, counting to `at_most`."""
+        """How many videos meeting `conditions` match every term, counting to one past
+        `bounds.exact_limit`."""
         ...
 
     def ranked(
@@ -193,10 +195,10 @@ class PostgresVideoSearch:
         session: AsyncSession,
         terms: list[str],
         conditions: Sequence[ColumnElement[bool]],
-        at_most: int,
+        bounds: SearchBounds,
     ) -> int:
         return await postgres_count_matches(
-            session, Video.__table__, self._matching(terms), conditions, at_most
+            session, Video.__table__, self._matching(terms), conditions, bounds
         )
 
     def ranked(
@@ -303,9 +305,9 @@ class SqliteVideoSearch:
         session: AsyncSession,
         terms: list[str],
         conditions: Sequence[ColumnElement[bool]],
-        at_most: int,
+        bounds: SearchBounds,
     ) -> int:
-        hits = self._hits(terms, conditions).limit(at_most).subquery()
+        hits = self._hits(terms, conditions).limit(bounds.exact_limit + 1).subquery()
         return int(await session.scalar(select(func.count()).select_from(hits)) or 0)
 
     def ranked(

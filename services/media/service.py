@@ -140,7 +140,7 @@ async def _search_page(
         return [], None
     search = search_for(session)
     conditions = _conditions(filters)
-    found = await search.count_matches(session, terms, conditions, bounds.exact_limit + 1)
+    found = await search.count_matches(session, terms, conditions, bounds)
     newest = None if found <= bounds.exact_limit else bounds.candidates
     matches = search.ranked(terms, conditions, newest)
     rank, column = matches.c.rank, Video.published_at

@@ -74,9 +74,10 @@ class SearchIndex(Protocol):
         session: AsyncSession,
         terms: list[str],
         conditions: Sequence[ColumnElement[bool]],
-        at_most: int,
+        bounds: SearchBounds,
     ) -> int:
-        """How many articles meeting `conditions` match every term, counting to `at_most`."""
+        """How many articles meeting `conditions` match every term, counting to one past
+        `bounds.exact_limit`."""
         ...
 
     def candidates(
@@ -118,10 +119,10 @@ class PostgresSearch:
         session: AsyncSession,
         terms: list[str],
         conditions: Sequence[ColumnElement[bool]],
-        at_most: int,
+        bounds: SearchBounds,
     ) -> int:
         return await postgres_count_matches(
-            session, _articles, self._vector.op("@@")(_tsquery(terms)), conditions, at_most
+            session, _articles, self._vector.op("@@")(_tsquery(terms)), conditions, bounds
         )
 
     def candidates(
@@ -241,9 +242,10 @@ class SqliteSearch:
         session: AsyncSession,
         terms: list[str],
         conditions: Sequence[ColumnElement[bool]],
-        at_most: int,
+        bounds: SearchBounds,
     ) -> int:
-        hits = self._matching(terms, conditions).add_columns(literal(1)).limit(at_most).subquery()
+        hits = self._matching(terms, conditions).add_columns(literal(1))
+        hits = hits.limit(bounds.exact_limit + 1).subquery()
         return int(await session.scalar(select(func.count()).select_from(hits)) or 0)
 
     def candidates(

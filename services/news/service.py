@@ -200,7 +200,7 @@ async def _search_articles(
     index = search_for(session)
     conditions = _conditions(query)
     key = _sort_key(query.include_drafts)
-    matches = await index.count_matches(session, terms, conditions, bounds.exact_limit + 1)
+    matches = await index.count_matches(session, terms, conditions, bounds)
     newest = bounds.candidates if matches > bounds.exact_limit else None
     candidates = index.candidates(terms, conditions, key, newest)
     rank, at_key, candidate_id = (

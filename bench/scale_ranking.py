@@ -35,13 +35,13 @@ async def _news_by_service(url: str, q: str, limit: int) -> Ranked | None:
     bounds = getattr(search, "SearchBounds", None)
     if bounds is None or "bounds" not in inspect.signature(service.list_articles).parameters:
         return None
+    # Every match ranked, and counted: no bound, and no estimate standing in for the count.
+    lifted = bounds(exact_limit=EVERY_MATCH, uncounted_from=EVERY_MATCH)
     database = Database(url)
     try:
         async with database.sessionmaker() as session:
             query = service.ArticleQuery(q=q, limit=limit)
-            articles, _ = await service.list_articles(
-                session, query, bounds=bounds(exact_limit=EVERY_MATCH)
-            )
+            articles, _ = await service.list_articles(session, query, bounds=lifted)
             matches = None
             finder = getattr(service, "search_for", None) or getattr(search, "search_for", None)
             index = finder(session) if finder is not None else None
@@ -50,7 +50,7 @@ async def _news_by_service(url: str, q: str, limit: int) -> Ranked | None:
 
                 published = [Article.status == "published"]
                 terms = search.search_terms(q)
-                matches = await index.count_matches(session, terms, published, EVERY_MATCH)
+                matches = await index.count_matches(session, terms, published, lifted)
         return Ranked([str(article.id) for article in articles], matches)
     finally:
         await database.dispose()

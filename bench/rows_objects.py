@@ -26,9 +26,9 @@ ROUNDS = 3
 def object_rows(bench: Bench) -> None:
     if not bench.selected("objects"):
         return
-    outcome: dict[str, object_storage.Download | str] = {}
     downloads: list[object_storage.Download] = []
-    size = bench.options.file_size
+    ingested: list[str] = []  # what the ingest through media took, once measured
+    size_mib = max(1, bench.options.file_size // object_storage.MIB)
 
     def measure_all() -> None:
         weed = object_storage.find_weed()
@@ -39,7 +39,7 @@ def object_rows(bench: Bench) -> None:
         store.start()
         try:
             args = argparse.Namespace(
-                size_mib=max(1, size // object_storage.MIB),
+                size_mib=size_mib,
                 runs=1 if bench.options.smoke else ROUNDS,
                 client="curl" if shutil.which("curl") else "httpx",
                 ingest_gib=0,
@@ -49,7 +49,7 @@ def object_rows(bench: Bench) -> None:
             store.stop()
             shutil.rmtree(root, ignore_errors=True)
         downloads.extend(measured)
-        outcome["ingest"] = rows[0][1]
+        ingested.append(rows[0][1])
 
     def row(mode: str) -> Callable[[], Measurement]:
         def run() -> Measurement:
@@ -57,13 +57,12 @@ def object_rows(bench: Bench) -> None:
                 measure_all()
             mine = [download for download in downloads if download.mode == mode]
             best = min(mine, key=lambda download: download.seconds)
-            mib = max(1, size // object_storage.MIB) * object_storage.MIB
             notes = [
                 f"best of {len(mine)}; CPU s per download: nginx {best.nginx_cpu:.2f}, "
                 f"store {best.store_cpu:.2f}, client {best.client_cpu:.2f}"
             ]
             if mode == "direct":
-                notes.append(f"ingest through media: {outcome['ingest']}")
+                notes.append(f"ingest through media: {ingested[0]}")
             else:
                 directs = [download for download in downloads if download.mode == "direct"]
                 ratios = [d.seconds / own.seconds for d, own in zip(directs, mine, strict=True)]
@@ -72,7 +71,7 @@ def object_rows(bench: Bench) -> None:
                 requests_per_s=len(mine) / sum(download.seconds for download in mine),
                 p50_ms=None,
                 p99_ms=None,
-                bytes_per_s=mib / best.seconds,
+                bytes_per_s=size_mib * object_storage.MIB / best.seconds,
                 requests=len(mine),
                 errors=0,
                 detail="; ".join(notes),

@@ -175,16 +175,22 @@ class S3Storage:
         buffer = bytearray()
         written = 0
         iterator = aiter(chunks)
-        ended = False
-        # Up to one part first: a file smaller than that is a single PUT.
-        while len(buffer) < self.part_size and not ended:
+
+        async def read_more() -> bool:
+            """The next chunk into the buffer; False once the source has ended."""
+            nonlocal written
             try:
                 chunk = await anext(iterator)
             except StopAsyncIteration:
-                ended = True
-            else:
-                buffer += chunk
-                written += len(chunk)
+                return False
+            buffer.extend(chunk)
+            written += len(chunk)
+            return True
+
+        ended = False
+        # Up to one part first: a file smaller than that is a single PUT.
+        while len(buffer) < self.part_size and not ended:
+            ended = not await read_more()
         if ended:
             body = bytes(buffer)
             await self._call(
@@ -226,13 +232,7 @@ class S3Storage:
                     )
                 if ended:
                     break
-                try:
-                    chunk = await anext(iterator)
-                except StopAsyncIteration:
-                    ended = True
-                else:
-                    buffer += chunk
-                    written += len(chunk)
+                ended = not await read_more()
             await self._call(
                 "complete_multipart_upload",
                 Key=name,

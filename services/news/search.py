@@ -244,8 +244,8 @@ class SqliteSearch:
         conditions: Sequence[ColumnElement[bool]],
         bounds: SearchBounds,
     ) -> int:
-        hits = self._matching(terms, conditions).add_columns(literal(1))
-        hits = hits.limit(bounds.exact_limit + 1).subquery()
+        matching = self._matching(terms, conditions).add_columns(literal(1))
+        hits = matching.limit(bounds.exact_limit + 1).subquery()
         return int(await session.scalar(select(func.count()).select_from(hits)) or 0)
 
     def candidates(

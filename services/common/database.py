@@ -108,6 +108,11 @@ def _create_private_sqlite_file(database: str | None) -> None:
         touch_private(Path(database))
 
 
+# Connections one process keeps to PostgreSQL (the most it ever holds; one core's worth of
+# requests never needs more at once).
+POOL_SIZE = 20
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -115,11 +120,15 @@ def is_sqlite(url: str) -> bool:
 class Database:
     """An engine and its session factory. Services flush; the request boundary commits."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
         if not is_sqlite(url):
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+            # No overflow: a connection above the pool size is closed when it comes back, so a
+            # burst beyond the pool opened and closed a PostgreSQL connection per request (at 32
+            # concurrent uncached reads the video detail halved to 600 req/s, bench/README.md).
+            # Requests beyond the pool wait for a connection instead; the ceiling is unchanged.
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):
             _create_private_sqlite_file(self.engine.url.database)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,12 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import APIRouter, HTTPException, Request
-from sqlalchemy import String, select
+from sqlalchemy import String, event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.app import create_service_app
 from services.common.database import (
+    POOL_SIZE,
     Database,
     SessionDep,
     Timestamps,
@@ -26,6 +28,7 @@ from services.common.database import (
     time_ordered_uuid,
 )
 from services.common.settings import ServiceSettings
+from tests.conftest import POSTGRES_URL, _postgres_reachable, unavailable
 
 
 class Base(DeclarativeBase):
@@ -181,3 +184,38 @@ def test_time_ordered_uuids_are_version_7_and_sort_by_the_millisecond_they_were_
     assert max(first) < later
     # The first 48 bits are the milliseconds since the epoch.
     assert abs((later.int >> 80) - time.time_ns() // 1_000_000) < 60_000
+
+
+@pytest.mark.postgres
+async def test_bursts_above_the_pool_wait_for_its_connections_instead_of_opening_new_ones() -> None:
+    # A connection opened above the pool size used to be closed on return: under a burst of
+    # concurrent reads every request paid a PostgreSQL connect (and the server a new backend).
+    if reason := await _postgres_reachable():
+        unavailable("postgres", reason)
+    database = Database(POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://", 1))
+    opened = closed = 0
+
+    def on_connect(*_: object) -> None:
+        nonlocal opened
+        opened += 1
+
+    def on_close(*_: object) -> None:
+        nonlocal closed
+        closed += 1
+
+    event.listen(database.sync_engine, "connect", on_connect)
+    event.listen(database.sync_engine, "close", on_close)
+
+    async def read() -> int:
+        async with database.engine.connect() as connection:
+            result = await connection.execute(text("SELECT 1 FROM pg_sleep(0.005)"))
+            return int(result.scalar_one())
+
+    try:
+        for _ in range(3):
+            answers = await asyncio.gather(*(read() for _ in range(3 * POOL_SIZE)))
+            assert answers == [1] * (3 * POOL_SIZE)
+        assert 0 < opened <= POOL_SIZE
+        assert closed == 0
+    finally:
+        await database.dispose()

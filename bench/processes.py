@@ -83,6 +83,22 @@ class Process:
         ticks = sum(int(value) for value in fields[11:15])
         return ticks / os.sysconf("SC_CLK_TCK")
 
+    def move_to(self, pin: Sequence[str]) -> None:
+        """Move the process and its children (nginx's workers) to the core a `Pinning` prefix
+        names (`taskset -c N`); nothing without pinning."""
+        if not pin:
+            return
+        cores = {int(pin[-1])}
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        for pid in (self.pid, *(int(child) for child in children)):
+            try:
+                os.sched_setaffinity(pid, cores)
+            except ProcessLookupError:
+                pass
+
     def reset_peak_rss(self) -> bool:
         # Writing 5 to clear_refs resets VmHWM (Linux >= 4.0), so each row sees its own peak.
         try:

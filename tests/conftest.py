@@ -59,7 +59,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _postgres_reachable() -> str | None:
+async def postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be reached, or None when it can."""
     try:
         connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
@@ -94,7 +95,7 @@ class DatabaseFarm:
 
     async def postgres_url(self, name: str, migrate: Migrate, metadata: MetaData) -> str:
         if self.postgres_error is False:
-            self.postgres_error = await _postgres_reachable()
+            self.postgres_error = await postgres_unreachable()
         if self.postgres_error:
             unavailable("postgres", str(self.postgres_error))
         if name not in self.postgres:

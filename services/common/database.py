@@ -124,10 +124,9 @@ class Database:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
         if not is_sqlite(url):
-            # No overflow: a connection above the pool size is closed when it comes back, so a
-            # burst beyond the pool opened and closed a PostgreSQL connection per request (at 32
-            # concurrent uncached reads the video detail halved to 600 req/s, bench/README.md).
-            # Requests beyond the pool wait for a connection instead; the ceiling is unchanged.
+            # No overflow: SQLAlchemy closes a connection above the pool size when it comes
+            # back, so under a burst beyond the pool every request would open and close a
+            # PostgreSQL connection. Requests beyond the pool wait for a connection instead.
             kwargs.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):

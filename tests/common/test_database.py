@@ -28,7 +28,7 @@ from services.common.database import (
     time_ordered_uuid,
 )
 from services.common.settings import ServiceSettings
-from tests.conftest import POSTGRES_URL, _postgres_reachable, unavailable
+from tests.conftest import POSTGRES_URL, postgres_unreachable, unavailable
 
 
 class Base(DeclarativeBase):
@@ -190,7 +190,7 @@ def test_time_ordered_uuids_are_version_7_and_sort_by_the_millisecond_they_were_
 async def test_bursts_above_the_pool_wait_for_its_connections_instead_of_opening_new_ones() -> None:
     # A connection opened above the pool size used to be closed on return: under a burst of
     # concurrent reads every request paid a PostgreSQL connect (and the server a new backend).
-    if reason := await _postgres_reachable():
+    if reason := await postgres_unreachable():
         unavailable("postgres", reason)
     database = Database(POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://", 1))
     opened = closed = 0

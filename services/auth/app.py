@@ -62,7 +62,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or AuthSettings()
     clock = clock or SystemClock()
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     rate_limiter = rate_limiter or RateLimiter(settings.redis_url)
     key = load_signing_key(settings)
     document = jwks_document(settings, key)

@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.common.database import POOL_SIZE
 from services.common.private_files import create_private_once
 
 
@@ -60,6 +61,11 @@ class ServiceSettings(BaseSettings):
     jwks_url: str | None = Field(None, validation_alias=AliasChoices("JWKS_URL"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("NATOMEDIA_LOG_LEVEL"))
     max_body_bytes: int = Field(1_048_576, validation_alias="NATOMEDIA_MAX_BODY_BYTES")
+    # PostgreSQL connections one service process keeps (and at most holds): replicas times this
+    # must stay under the server's max_connections.
+    database_pool_size: int = Field(
+        POOL_SIZE, ge=1, le=1000, validation_alias="NATOMEDIA_DATABASE_POOL_SIZE"
+    )
 
     @field_validator("public_base_url")
     @classmethod

@@ -48,7 +48,7 @@ def create_app(
     rate_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     settings = settings or MediaSettings()
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     purge_clock = clock or SystemClock()
 
     async def purge_addresses() -> None:

@@ -33,7 +33,7 @@ def create_app(
         ),
         prefix="/v1/news",
         settings=settings,
-        database=Database(settings.resolved_database_url),
+        database=Database(settings.resolved_database_url, pool_size=settings.database_pool_size),
         routers=[router],
         token_verifier=token_verifier or build_token_verifier(settings, jwks_client),
         rate_limiter=rate_limiter,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,32 @@ def test_the_cli_says_what_is_wrong_in_one_line(
         "AUTH_CODE_HASH_KEY is shorter than 32 bytes; AUTH_DATABASE_URL is not set\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("factory", "url_variable"),
+    [
+        ("services.auth.app", "AUTH_DATABASE_URL"),
+        ("services.media.app", "MEDIA_DATABASE_URL"),
+        ("services.news.app", "NEWS_DATABASE_URL"),
+    ],
+)
+def test_each_service_keeps_the_pool_size_it_is_given(
+    factory: str, url_variable: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Replicas times the pool must fit under PostgreSQL's max_connections: operators size it.
+    monkeypatch.setenv("NATOMEDIA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(url_variable, "postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("NATOMEDIA_DATABASE_POOL_SIZE", "3")
+    app = importlib.import_module(factory).create_app()
+
+    assert app.state.database.engine.pool.size() == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_a_pool_size_below_one_or_not_a_number_is_refused(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATOMEDIA_DATABASE_POOL_SIZE", value)
+    with pytest.raises(ValidationError, match="NATOMEDIA_DATABASE_POOL_SIZE"):
+        ServiceSettings()

@@ -171,11 +171,14 @@ def rss_kib(pid: int | None) -> int:
     return 0
 
 
-async def connections(admin_url: str, databases: list[str]) -> int:
+async def connections(admin_url: str, databases: list[str], *, busy: bool = False) -> int:
+    """Connections to the services' databases; `busy`: only those not idle (in a statement or
+    inside a transaction)."""
     connection = await asyncpg.connect(admin_url)
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1::text[])"
     try:
         value = await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1::text[])", databases
+            query + (" AND state <> 'idle'" if busy else ""), databases
         )
     finally:
         await connection.close()
@@ -186,23 +189,13 @@ async def held_connections(admin_url: str, databases: list[str]) -> int:
     """Connections still inside a transaction once the load has stopped: what a connection never
     returned to its pool looks like. A background task's short transaction (the outbox sender)
     may be caught once, so this is the least of a few readings over about two seconds."""
-    connection = await asyncpg.connect(admin_url)
     readings = []
-    try:
-        for _ in range(5):
-            readings.append(
-                await connection.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1::text[])"
-                    " AND state <> 'idle'",
-                    databases,
-                )
-            )
-            if readings[-1] == 0:
-                break
-            await asyncio.sleep(0.4)
-    finally:
-        await connection.close()
-    return int(min(readings))
+    for _ in range(5):
+        readings.append(await connections(admin_url, databases, busy=True))
+        if readings[-1] == 0:
+            break
+        await asyncio.sleep(0.4)
+    return min(readings)
 
 
 async def queued_mail(url: str) -> tuple[int, int]:

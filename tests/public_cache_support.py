@@ -1,4 +1,4 @@
-"""What the cache tests share: a hand-moved clock and a query counter."""
+"""What the cache tests share: a hand-moved clock, a query counter and a connection counter."""
 
 from __future__ import annotations
 
@@ -31,3 +31,20 @@ def counted_queries(app: FastAPI) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def borrowed_connections(app: FastAPI) -> Iterator[list[object]]:
+    """Every connection lent by the app's pool meanwhile: reads that leave SQLAlchemy's
+    statement events (media's video detail on PostgreSQL) still borrow one."""
+    borrowed: list[object] = []
+    engine = app.state.database.sync_engine
+
+    def record(dbapi_connection: object, *_: Any) -> None:
+        borrowed.append(dbapi_connection)
+
+    event.listen(engine, "checkout", record)
+    try:
+        yield borrowed
+    finally:
+        event.remove(engine, "checkout", record)

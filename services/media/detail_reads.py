@@ -73,6 +73,7 @@ async def _on_asyncpg(
     """The rows from asyncpg itself; None when it failed, for SQLAlchemy to read them again:
     it reports a failure as it does for every read (a lost connection as 503) and invalidates
     the pool's dead connections."""
+    # Bend for the bench row "GET /v1/media/videos/{id} with an editor's token (never cached)".
     # Outside a transaction asyncpg runs the statement on its own; the pool gets the connection
     # back as it lent it.
     driver = (await connection.get_raw_connection()).driver_connection

@@ -86,6 +86,7 @@ async def main(requests: int, rounds: int) -> None:
     from services.auth.tokens import AccessTokenIssuer
     from services.common.clock import SystemClock
     from services.common.jwt import SigningKey, TokenVerifier, generate_private_key_pem
+    from services.common.security import BearerChecks
 
     work = Path(tempfile.mkdtemp(prefix="stack-cost-"))
     (work / "body.json").write_bytes(BODY)
@@ -106,8 +107,8 @@ async def main(requests: int, rounds: int) -> None:
     protected = token_app.create_app("protected")
     called = token_app.create_app("called")
     for checking in (protected, called):
-        checking.state.token_verifier = TokenVerifier(
-            jwks, issuer="natomedia-auth", audience="natomedia-api"
+        checking.state.bearer_checks = BearerChecks(
+            TokenVerifier(jwks, issuer="natomedia-auth", audience="natomedia-api")
         )
     bearer = [(b"authorization", f"Bearer {token}".encode())]
     cases: list[tuple[str, App, str, list[tuple[bytes, bytes]]]] = [

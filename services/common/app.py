@@ -28,7 +28,7 @@ from services.common.public_reads import RefusedTokenMiddleware
 from services.common.ratelimit import RateLimiter
 from services.common.request_id import RequestIdMiddleware
 from services.common.revocation import RevocationWatch
-from services.common.security import document_anonymous_access
+from services.common.security import BearerChecks, document_anonymous_access
 from services.common.settings import ServiceSettings
 from services.common.telemetry import telemetry_config
 
@@ -58,7 +58,8 @@ def create_service_app(
     is that cache (None when off), for in-process writers to clear.
 
     With `hears_revocations`, bearer tokens are also checked against what auth revoked, kept
-    current from Redis (`revocation.py`); `app.state.revocations` is that set (None when off).
+    current from Redis (`revocation.py`); `app.state.bearer_checks` holds the token verifier and
+    that set (None when off).
     """
     watch = RevocationWatch(settings.redis_url) if hears_revocations else None
 
@@ -97,8 +98,8 @@ def create_service_app(
     app.state.database = database
     app.state.clock = clock or SystemClock()
     app.state.rate_limiter = rate_limiter or RateLimiter(settings.redis_url)
-    app.state.token_verifier = token_verifier
-    app.state.revocations = watch.revocations if watch is not None else None
+    bearer_checks = BearerChecks(token_verifier, watch.revocations if watch is not None else None)
+    app.state.bearer_checks = bearer_checks
     app.state.revocation_watch = watch
     public_cache = PublicCache(public_cache_seconds) if public_cache_seconds > 0 else None
     app.state.public_cache = public_cache
@@ -117,7 +118,7 @@ def create_service_app(
     app.add_middleware(CatchAllMiddleware)
     if public_cache is not None:
         # Inside CORS, so a replayed response gets the CORS headers of the request replayed to.
-        app.add_middleware(PublicCacheMiddleware, cache=public_cache)
+        app.add_middleware(PublicCacheMiddleware, cache=public_cache, bearer_checks=bearer_checks)
     # Outside the public cache: a read whose token failed is answered as an anonymous one, and
     # may fill the public copy with that answer; only this caller's copy is marked.
     app.add_middleware(RefusedTokenMiddleware)

@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.http_cache import etag_matches
 from services.common.public_reads import CHALLENGE, Reader, reader_of, refused_headers
+from services.common.security import BearerChecks
 
 SCOPE_KEY = "natomedia.public_cache"
 Headers = list[tuple[bytes, bytes]]
@@ -247,9 +248,11 @@ async def _replay(
 class PublicCacheMiddleware:
     """Serves and fills a `PublicCache`; a write answered with success clears it."""
 
-    def __init__(self, app: ASGIApp, cache: PublicCache) -> None:
+    def __init__(self, app: ASGIApp, cache: PublicCache, bearer_checks: BearerChecks) -> None:
         self.app = app
         self.cache = cache
+        # The app's own (`app.state.bearer_checks`), held here: every read with a token uses it.
+        self.bearer_checks = bearer_checks
         # nginx counts whole seconds; it never passes X-Accel-* headers on to clients.
         self.accel_expires = str(max(1, round(cache.ttl_seconds))).encode()
 
@@ -279,13 +282,13 @@ class PublicCacheMiddleware:
 
         reader = Reader.PUBLIC
         if has_token:
-            if scope["app"].state.token_verifier is None:
+            if self.bearer_checks.verifier is None:
                 await self.app(scope, receive, send)
                 return
             # Before any lookup: an editor must not be given the public copy, and a failing
             # token changes the answer's headers. Each distinct token costs one signature check
             # (the verifier keeps verified tokens); after that this is dictionary lookups.
-            reader = await reader_of(scope)
+            reader = await reader_of(scope, self.bearer_checks)
             if reader is Reader.EDITOR:
                 await self.app(scope, receive, send)
                 return

@@ -21,7 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common import scopes
 from services.common.jwt import Principal
 from services.common.problems import InvalidToken
-from services.common.security import BEARER_AUTH, Scheme, bearer_principal, scope_principal
+from services.common.security import (
+    BEARER_AUTH,
+    BearerChecks,
+    Scheme,
+    bearer_principal,
+    scope_principal,
+)
 
 SCOPE_KEY: Final = "natomedia.refused_token"
 CHALLENGE: Final = InvalidToken().headers["WWW-Authenticate"]
@@ -45,10 +51,10 @@ def is_editor(caller: Principal | None) -> bool:
     return caller is not None and scopes.EDITOR in caller.scopes
 
 
-async def reader_of(scope: Scope) -> Reader:
+async def reader_of(scope: Scope, checks: BearerChecks) -> Reader:
     """What this request's token makes of it (the token is verified once per request)."""
     try:
-        caller = await scope_principal(scope)
+        caller = await scope_principal(scope, checks)
     except InvalidToken:
         return Reader.REFUSED
     return Reader.EDITOR if is_editor(caller) else Reader.PUBLIC

@@ -11,6 +11,7 @@ scopes=[...])]`) and routes just take the alias.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -77,23 +78,34 @@ def _bearer_credentials(authorization: str | None) -> str | None:
     return credentials
 
 
-async def _verify(state: Any, token: str) -> Principal | None:
-    """The token's principal, or None when it fails."""
-    verifier: TokenVerifier = state.token_verifier
-    try:
-        principal = await verifier.verify(token)
-    except TokenError:
-        return None
-    # After the verifier's cache, so a token revoked after its first use is refused too.
-    revocations: Revocations | None = getattr(state, "revocations", None)
-    if revocations is not None and revocations.refuses_token(principal):
-        return None
-    return principal
+@dataclass(slots=True)
+class BearerChecks:
+    """What a bearer token is checked against, kept together as `app.state.bearer_checks` so a
+    request reads them in one step: the issuer's signature (`verifier`; None in an app that
+    takes no tokens) and what auth has revoked since (`revocations`; None when not listened to,
+    and also what signed download links are checked against)."""
+
+    verifier: TokenVerifier | None
+    revocations: Revocations | None = None
+
+    async def principal(self, token: str) -> Principal | None:
+        """The token's principal, or None when it fails."""
+        if self.verifier is None:
+            return None
+        try:
+            principal = await self.verifier.verify(token)
+        except TokenError:
+            return None
+        # After the verifier's cache, so a token revoked after its first use is refused too.
+        if self.revocations is not None and self.revocations.refuses_token(principal):
+            return None
+        return principal
 
 
-async def scope_principal(scope: Scope) -> Principal | None:
+async def scope_principal(scope: Scope, checks: BearerChecks | None = None) -> Principal | None:
     """Who the request's bearer token speaks for; None without one. A token that fails (forged,
-    expired, revoked) raises `InvalidToken`. Verified once per request, whoever asks first."""
+    expired, revoked) raises `InvalidToken`. Verified once per request, whoever asks first;
+    `checks` defaults to the app's."""
     outcome = scope.get(_OUTCOME_KEY)
     if outcome is None:
         authorization = None
@@ -105,7 +117,8 @@ async def scope_principal(scope: Scope) -> Principal | None:
         if token is None:
             outcome = False
         else:
-            outcome = await _verify(scope["app"].state, token) or _REFUSED
+            checks = checks or scope["app"].state.bearer_checks
+            outcome = await checks.principal(token) or _REFUSED
         scope[_OUTCOME_KEY] = outcome
     if outcome is _REFUSED:
         raise InvalidToken

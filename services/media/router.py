@@ -368,7 +368,7 @@ async def download(
         client_id=cid,
         now=clock.now(),
     )
-    revocations: Revocations | None = request.app.state.revocations
+    revocations: Revocations | None = request.app.state.bearer_checks.revocations
     if revocations is not None and revocations.refuses(
         subject=grant.subject, client_id=grant.client_id, epoch=grant.session_epoch
     ):

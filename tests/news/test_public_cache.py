@@ -177,7 +177,7 @@ async def test_a_failing_token_gets_the_public_answer_marked_and_keeps_only_the_
     revoked = tokens.account(account_id=account, roles=("editor",))
     revocations = Revocations()
     revocations.end_sessions(str(account), 1)  # what ending the account's sessions publishes
-    app.state.revocations = revocations
+    app.state.bearer_checks.revocations = revocations
     for token in ("not-a-token", revoked):
         cache.clear()
         # Nothing kept yet: the route answers as for an anonymous reader, and that answer
@@ -244,7 +244,7 @@ async def test_a_token_is_verified_once_per_request(
 ) -> None:
     await editor.create(title="Public piece", **published(1))
     token = {"editor": editor.token, "reader": tokens.account(), "failing": "not-a-token"}[kind]
-    verifier = app.state.token_verifier
+    verifier = app.state.bearer_checks.verifier
     calls: list[str] = []
     verify = verifier.verify
 

@@ -84,7 +84,7 @@ async def test_a_revoked_token_on_a_public_read_is_ignored(
         assert isinstance(app, FastAPI)
         revocations = Revocations()
         revocations.end_sessions(str(account), 1)  # what a password reset publishes
-        app.state.revocations = revocations
+        app.state.bearer_checks.revocations = revocations
         for path in paths:
             anonymous = await client.get(path)
             stale = await client.get(path, headers=_bearer(token))

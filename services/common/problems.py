@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -289,6 +290,15 @@ def install_problem_handlers(app: FastAPI) -> None:
             "service_unavailable",
             N_("A backing service is unavailable; try again shortly."),
             headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(StaleDataError)
+    async def _removed_meanwhile(_: Request, exc: StaleDataError) -> JSONResponse:
+        # No table has a version column, so a change that matched no row means another request
+        # deleted it after this one read it: the answer it would have got a moment later.
+        logger.info("row deleted by a concurrent request: %s", exc)
+        return problem_response(
+            404, "not_found", N_("What this request changes was deleted in the meantime.")
         )
 
     @app.exception_handler(DBAPIError)

@@ -11,11 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import delete
 
 from services.common.clock import FrozenClock
+from services.news import service
 from services.news.commands import seed
 from services.news.config import NewsSettings
 from services.news.demo_content import DEMO_ARTICLES, OSLO_SLUG
+from services.news.models import Article
 from tests.conftest import TokenFactory
 from tests.news.conftest import BASE_URL, Editor
 from tests.strict_lists import assert_strict_list
@@ -761,3 +765,30 @@ async def test_the_article_list_refuses_unknown_and_repeated_parameters(
     client: httpx.AsyncClient,
 ) -> None:
     await assert_strict_list(client, "/v1/news/articles")
+
+
+async def test_an_article_deleted_while_an_edit_is_under_way_answers_404(
+    app: FastAPI, client: httpx.AsyncClient, editor: Editor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two editors: one deletes the article after the other's PATCH has read it. The PATCH finds
+    # nothing left to change: 404, as if it had come a moment later, and nothing is written.
+    article = await editor.create(title="Harbour visit", status="published")
+    edit = service.update_article
+
+    async def deleted_meanwhile(session: Any, found: Any, data: Any, *, now: datetime) -> Any:
+        async with app.state.database.sessionmaker() as other:
+            await other.execute(delete(Article).where(Article.id == found.id))
+            await other.commit()
+        return await edit(session, found, data, now=now)
+
+    monkeypatch.setattr(service, "update_article", deleted_meanwhile)
+    response = await client.patch(
+        f"{ARTICLES}/{article['slug']}",
+        json={"title": "Frigate visit"},
+        headers={**editor.headers, "Accept-Language": "fr"},
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "not_found"
+    assert response.json()["detail"] == "Ce que cette requête modifie a été supprimé entre-temps."
+    monkeypatch.undo()
+    assert (await client.get(f"{ARTICLES}/{article['slug']}")).status_code == 404
